@@ -1,0 +1,241 @@
+//! The inference thread. It owns every model; the window and the CLI send it `Request`s and read
+//! `Event`s back over channels, so nothing that waits on a model runs on the UI thread.
+
+pub mod device;
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use candle_core::Device;
+
+pub use device::DeviceInfo;
+
+use crate::model_store::{self, ModelSpec, ModelStore, Role};
+use crate::speech::{self, Transcript, Whisper};
+
+/// What the engine knows of one model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelStatus {
+    NotInstalled,
+    /// Files are present; not loaded yet.
+    Installed,
+    Loading,
+    /// Loaded, running on this device.
+    Ready { device: String },
+    Failed(String),
+}
+
+impl std::fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelStatus::NotInstalled => f.write_str("not installed"),
+            ModelStatus::Installed => f.write_str("installed"),
+            ModelStatus::Loading => f.write_str("loading"),
+            ModelStatus::Ready { device } => write!(f, "ready on {device}"),
+            ModelStatus::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Request {
+    /// Load one model by catalogue name.
+    Load(String),
+    /// Load every installed model of the default set.
+    LoadDefaults,
+    /// Transcribe 16 kHz mono samples with a Whisper model; answered by `Event::Transcribed`.
+    Transcribe { model: String, samples: Vec<f32>, tag: String },
+    Shutdown,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Device(DeviceInfo),
+    Model { name: &'static str, status: ModelStatus },
+    Transcribed { tag: String, result: Result<Transcript, String> },
+    Error(String),
+}
+
+/// Models the engine holds once loaded.
+#[derive(Default)]
+// The encoders that read the text and image models arrive with the voice-command and image
+// issues; until then the engine loads them to prove the files and reports their device.
+#[allow(dead_code)]
+struct Loaded {
+    whisper: BTreeMap<&'static str, Whisper>,
+    text: Option<(candle_transformers::models::bert::BertModel, tokenizers::Tokenizer)>,
+    image_lite: Option<Vec<(String, candle_core::Tensor)>>,
+    clip: Option<std::collections::HashMap<String, candle_core::Tensor>>,
+}
+
+/// A handle on the running inference thread.
+pub struct Engine {
+    requests: Sender<Request>,
+    events: Receiver<Event>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the thread. `notify` runs after each event is sent (the window passes a repaint).
+    pub fn start(store: ModelStore, notify: Box<dyn Fn() + Send>) -> Self {
+        let (req_tx, req_rx) = mpsc::channel();
+        let (ev_tx, ev_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("crossmodal-engine".into())
+            .spawn(move || run(&store, &req_rx, &ev_tx, notify.as_ref()))
+            .ok();
+        let engine = Self { requests: req_tx, events: ev_rx, thread };
+        if engine.thread.is_none() {
+            tracing::error!("the inference thread could not be started");
+        }
+        engine
+    }
+
+    pub fn send(&self, request: Request) {
+        // A closed channel means the engine has stopped; there is nobody left to tell.
+        let _ = self.requests.send(request);
+    }
+
+    /// Events that have arrived, without waiting.
+    pub fn poll(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
+    /// Waits for the next event.
+    pub fn recv(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.send(Request::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(store: &ModelStore, requests: &Receiver<Request>, events: &Sender<Event>, notify: &dyn Fn()) {
+    let emit = |e: Event| {
+        let _ = events.send(e);
+        notify();
+    };
+    let (device, info) = device::pick();
+    emit(Event::Device(info.clone()));
+    for spec in model_store::CATALOGUE {
+        let status = if store.is_installed(spec) { ModelStatus::Installed } else { ModelStatus::NotInstalled };
+        emit(Event::Model { name: spec.name, status });
+    }
+    let mut loaded = Loaded::default();
+    while let Ok(request) = requests.recv() {
+        match request {
+            Request::Shutdown => break,
+            Request::Load(name) => match model_store::spec(&name) {
+                Ok(spec) => load(store, spec, &device, &info, &mut loaded, &emit),
+                Err(e) => emit(Event::Error(e.to_string())),
+            },
+            Request::Transcribe { model, samples, tag } => {
+                let result = transcribe(store, &model, &samples, &device, &info, &mut loaded, &emit);
+                emit(Event::Transcribed { tag, result });
+            }
+            Request::LoadDefaults => {
+                for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
+                    load(store, spec, &device, &info, &mut loaded, &emit);
+                }
+            }
+        }
+    }
+}
+
+fn transcribe(
+    store: &ModelStore,
+    model: &str,
+    samples: &[f32],
+    device: &Device,
+    info: &DeviceInfo,
+    loaded: &mut Loaded,
+    emit: &dyn Fn(Event),
+) -> Result<Transcript, String> {
+    let spec = model_store::spec(model).map_err(|e| e.to_string())?;
+    if !matches!(spec.role, Role::Speech | Role::SpeechMultilingual) {
+        return Err(format!("{model} is not a speech model"));
+    }
+    if !loaded.whisper.contains_key(spec.name) {
+        load(store, spec, device, info, loaded, emit);
+    }
+    let whisper = loaded.whisper.get(spec.name).ok_or_else(|| format!("{model} could not be loaded"))?;
+    whisper.transcribe(samples, speech::default_threads()).map_err(|e| e.to_string())
+}
+
+fn load(
+    store: &ModelStore,
+    spec: &'static ModelSpec,
+    device: &Device,
+    info: &DeviceInfo,
+    loaded: &mut Loaded,
+    emit: &dyn Fn(Event),
+) {
+    emit(Event::Model { name: spec.name, status: ModelStatus::Loading });
+    let status = match load_model(store, spec, device, info, loaded) {
+        Ok(device) => ModelStatus::Ready { device },
+        Err(e) if !store.is_installed(spec) => {
+            emit(Event::Error(e));
+            ModelStatus::NotInstalled
+        }
+        Err(e) => ModelStatus::Failed(e),
+    };
+    emit(Event::Model { name: spec.name, status });
+}
+
+/// Loads one model after checking its files; returns the device it runs on.
+fn load_model(
+    store: &ModelStore,
+    spec: &'static ModelSpec,
+    device: &Device,
+    info: &DeviceInfo,
+    loaded: &mut Loaded,
+) -> Result<String, String> {
+    let path = store.open_checked(spec).map_err(|e| e.to_string())?;
+    let dir = store.model_dir(spec);
+    let on = |d: &Device| if d.is_cpu() { "CPU".to_owned() } else { info.name.clone() };
+    match spec.role {
+        Role::Speech | Role::SpeechMultilingual => {
+            let whisper = Whisper::load(&path, info.gpu).map_err(|e| e.to_string())?;
+            let where_ = if whisper.on_gpu() { info.name.clone() } else { "CPU".to_owned() };
+            loaded.whisper.insert(spec.name, whisper);
+            Ok(where_)
+        }
+        Role::Text => {
+            use candle_transformers::models::bert::{BertModel, Config};
+            let config: Config = std::fs::read(dir.join("config.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}")))?;
+            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+            let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
+            let model = BertModel::load(vb, &config).map_err(|e| e.to_string())?;
+            let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| format!("tokenizer.json: {e}"))?;
+            loaded.text = Some((model, tokenizer));
+            Ok(on(device))
+        }
+        Role::ImageLite => {
+            let tensors = candle_core::pickle::read_all(&path).map_err(|e| e.to_string())?;
+            let tensors = tensors
+                .into_iter()
+                .map(|(name, t)| t.to_device(device).map(|t| (name, t)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            if !tensors.iter().any(|(n, _)| n == "_fc.weight") {
+                return Err(format!("{} has no classifier (_fc.weight)", path.display()));
+            }
+            loaded.image_lite = Some(tensors);
+            Ok(on(device))
+        }
+        Role::ImageClip => {
+            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+            loaded.clip = Some(tensors);
+            Ok(on(device))
+        }
+    }
+}

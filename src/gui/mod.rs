@@ -1,0 +1,119 @@
+//! The window: a thin layer over the engine. It sends requests and draws what the engine's
+//! events say; it never waits on a model.
+
+mod status;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::engine::{DeviceInfo, Engine, Event, ModelStatus, Request};
+use crate::model_store::ModelStore;
+
+pub use status::status_panel;
+
+/// Everything the window shows, as plain state.
+pub struct CrossmodalApp {
+    engine: Engine,
+    pub(crate) store_root: PathBuf,
+    pub(crate) device: Option<DeviceInfo>,
+    pub(crate) models: BTreeMap<&'static str, ModelStatus>,
+    pub(crate) notices: Vec<String>,
+    /// Save a screenshot here after the first frames and close (used by the headless smoke test).
+    screenshot: Option<PathBuf>,
+    frames: u64,
+}
+
+impl CrossmodalApp {
+    pub fn new(ctx: &egui::Context, store: ModelStore, screenshot: Option<PathBuf>) -> Self {
+        let repaint = ctx.clone();
+        let store_root = store.root().to_path_buf();
+        let engine = Engine::start(store, Box::new(move || repaint.request_repaint()));
+        engine.send(Request::LoadDefaults);
+        Self {
+            engine,
+            store_root,
+            device: None,
+            models: BTreeMap::new(),
+            notices: Vec::new(),
+            screenshot,
+            frames: 0,
+        }
+    }
+
+    pub(crate) fn send(&self, request: Request) {
+        self.engine.send(request);
+    }
+
+    /// Applies the engine's events to the state.
+    pub fn drain_events(&mut self) {
+        for event in self.engine.poll() {
+            match event {
+                Event::Device(info) => self.device = Some(info),
+                Event::Model { name, status } => {
+                    self.models.insert(name, status);
+                }
+                Event::Transcribed { .. } => {}
+                Event::Error(e) => self.notices.push(e),
+            }
+        }
+    }
+
+    /// The models are all settled (none loading), and the device is known.
+    pub fn settled(&self) -> bool {
+        self.device.is_some()
+            && self.models.len() == crate::model_store::CATALOGUE.len()
+            && !self.models.values().any(|s| matches!(s, ModelStatus::Loading | ModelStatus::Installed))
+    }
+
+    fn handle_screenshot(&mut self, ui: &egui::Ui) {
+        let Some(path) = self.screenshot.clone() else { return };
+        self.frames += 1;
+        let shot = ui.input(|i| {
+            i.raw.events.iter().find_map(|e| match e {
+                egui::Event::Screenshot { image, .. } => Some(image.clone()),
+                _ => None,
+            })
+        });
+        if let Some(image) = shot {
+            let [w, h] = image.size;
+            let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let saved = u32::try_from(w)
+                .ok()
+                .zip(u32::try_from(h).ok())
+                .and_then(|(w, h)| image::RgbaImage::from_raw(w, h, bytes))
+                .map(|img| img.save(&path));
+            if !matches!(saved, Some(Ok(()))) {
+                eprintln!("could not save the screenshot to {}", path.display());
+            }
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if self.settled() && self.frames > 5 {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::UserData::default()));
+        }
+        ui.ctx().request_repaint();
+    }
+}
+
+impl eframe::App for CrossmodalApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.drain_events();
+        egui::CentralPanel::default().show_inside(ui, |ui| status_panel(ui, self));
+        self.handle_screenshot(ui);
+    }
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(store: ModelStore, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("crossmodal")
+            .with_inner_size([880.0, 560.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "crossmodal",
+        options,
+        Box::new(move |cc| Ok(Box::new(CrossmodalApp::new(&cc.egui_ctx, store, screenshot)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+}

@@ -1,0 +1,9 @@
+//! crossmodal: speech, text and images in one shared embedding space.
+//!
+//! The binary is a thin CLI and window over these modules; tests drive the same code.
+
+pub mod audio;
+pub mod engine;
+pub mod gui;
+pub mod model_store;
+pub mod speech;

