@@ -6,4 +6,5 @@ pub mod audio;
 pub mod engine;
 pub mod gui;
 pub mod model_store;
+pub mod space;
 pub mod speech;

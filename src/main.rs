@@ -6,11 +6,17 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crossmodal::engine::{Engine, Event, ModelStatus, Request};
+use std::collections::BTreeMap;
+
+use crossmodal::engine::{Engine, Event, ModelStatus, Request, start_up_settled};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
 
 #[derive(Parser)]
-#[command(name = "crossmodal", version, about = "Speech, text and images in one shared embedding space")]
+#[command(
+    name = "crossmodal",
+    version,
+    about = "Speech, text and images in one shared embedding space"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -64,7 +70,10 @@ enum SourceArg {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -85,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Models { command }) => models(&store, command),
-        Some(Command::Status) => status(store),
+        Some(Command::Status) => Ok(status(store)),
         Some(Command::Transcribe { files, model }) => transcribe(store, &files, &model),
     }
 }
@@ -98,23 +107,37 @@ fn specs(names: &[String], default: bool) -> anyhow::Result<Vec<&'static model_s
     if names.is_empty() {
         return Ok(CATALOGUE.iter().filter(|s| !default || s.default).collect());
     }
-    names.iter().map(|n| model_store::spec(n).map_err(Into::into)).collect()
+    names
+        .iter()
+        .map(|n| model_store::spec(n).map_err(Into::into))
+        .collect()
 }
 
 fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode> {
     match command {
         ModelsCommand::List => {
-            println!("{:<20} {:<28} {:>10}  {}", "MODEL", "ROLE", "SIZE", "STATE");
+            println!("{:<20} {:<28} {:>10}  STATE", "MODEL", "ROLE", "SIZE");
             for spec in CATALOGUE {
-                let name = if spec.default { format!("{} *", spec.name) } else { spec.name.to_owned() };
+                let name = if spec.default {
+                    format!("{} *", spec.name)
+                } else {
+                    spec.name.to_owned()
+                };
                 let (size, state) = if store.is_installed(spec) {
                     (store.installed_bytes(spec), "installed")
                 } else {
                     (spec.approx_bytes, "not installed")
                 };
-                println!("{name:<20} {:<28} {:>10}  {state}", spec.role.describe(), human(size));
+                println!(
+                    "{name:<20} {:<28} {:>10}  {state}",
+                    spec.role.describe(),
+                    human(size)
+                );
             }
-            println!("\n* fetched by `crossmodal models fetch` with no names. Store: {}", store.root().display());
+            println!(
+                "\n* fetched by `crossmodal models fetch` with no names. Store: {}",
+                store.root().display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Fetch { names, source } => {
@@ -129,15 +152,23 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
             let mut failed = 0;
             for spec in specs(&names, true)? {
                 match store.fetch(spec, &options, &mut |line| eprintln!("{line}")) {
-                    Ok(FetchOutcome::AlreadyInstalled) => println!("{}: already installed", spec.name),
-                    Ok(FetchOutcome::Installed { from }) => println!("{}: installed from {from}", spec.name),
+                    Ok(FetchOutcome::AlreadyInstalled) => {
+                        println!("{}: already installed", spec.name);
+                    }
+                    Ok(FetchOutcome::Installed { from }) => {
+                        println!("{}: installed from {from}", spec.name);
+                    }
                     Err(e) => {
                         eprintln!("error: {e}");
                         failed += 1;
                     }
                 }
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         ModelsCommand::Verify { names } => {
             let mut problems = 0;
@@ -155,7 +186,11 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
                     problems += 1;
                 }
             }
-            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if problems == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         ModelsCommand::Path { name } => {
             match name {
@@ -167,36 +202,35 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
     }
 }
 
-fn status(store: ModelStore) -> anyhow::Result<ExitCode> {
+fn status(store: ModelStore) -> ExitCode {
     let engine = Engine::start(store, Box::new(|| {}));
     engine.send(Request::LoadDefaults);
-    let mut statuses = std::collections::BTreeMap::new();
-    let mut failed = false;
-    // The engine reports every model once at start, then each load it does.
-    while let Some(event) = engine.recv() {
-        match event {
-            Event::Device(info) => println!("device: {info}"),
-            Event::Model { name, status } => {
+    let mut statuses = BTreeMap::new();
+    while !start_up_settled(&statuses) {
+        match engine.recv() {
+            Some(Event::Device(info)) => println!("device: {info}"),
+            Some(Event::Model { name, status }) => {
                 statuses.insert(name, status);
             }
-            Event::Error(e) => eprintln!("error: {e}"),
-            Event::Transcribed { .. } => {}
-        }
-        let settled = statuses.len() == CATALOGUE.len()
-            && CATALOGUE.iter().all(|s| {
-                let st = &statuses[s.name];
-                !matches!(st, ModelStatus::Loading) && !(s.default && matches!(st, ModelStatus::Installed))
-            });
-        if settled {
-            break;
+            Some(Event::Error(e)) => eprintln!("error: {e}"),
+            Some(Event::Transcribed { .. }) => {}
+            None => break,
         }
     }
+    let mut failed = false;
     for spec in CATALOGUE {
-        let status = statuses.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);
+        let status = statuses
+            .get(spec.name)
+            .cloned()
+            .unwrap_or(ModelStatus::NotInstalled);
         failed |= matches!(status, ModelStatus::Failed(_));
         println!("{:<20} {status}", spec.name);
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn transcribe(store: ModelStore, files: &[PathBuf], model: &str) -> anyhow::Result<ExitCode> {
@@ -212,7 +246,11 @@ fn transcribe(store: ModelStore, files: &[PathBuf], model: &str) -> anyhow::Resu
                 continue;
             }
         };
-        engine.send(Request::Transcribe { model: model.to_owned(), samples: audio.samples, tag: file.display().to_string() });
+        engine.send(Request::Transcribe {
+            model: model.to_owned(),
+            samples: audio.samples,
+            tag: file.display().to_string(),
+        });
         let result = loop {
             match engine.recv().context("the inference engine stopped")? {
                 Event::Transcribed { result, .. } => break result,
@@ -228,5 +266,9 @@ fn transcribe(store: ModelStore, files: &[PathBuf], model: &str) -> anyhow::Resu
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

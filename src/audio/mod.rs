@@ -9,7 +9,9 @@ pub const SAMPLE_RATE: u32 = 16_000;
 pub enum AudioError {
     #[error("{path}: {detail}")]
     Unreadable { path: String, detail: String },
-    #[error("{path}: {rate} Hz audio is not supported yet; convert it to 16 kHz (e.g. `sox in.wav -r 16000 out.wav`)")]
+    #[error(
+        "{path}: {rate} Hz audio is not supported yet; convert it to 16 kHz (e.g. `sox in.wav -r 16000 out.wav`)"
+    )]
     Rate { path: String, rate: u32 },
     #[error("{path}: the file holds no audio")]
     Empty { path: String },
@@ -31,11 +33,17 @@ impl Audio {
 /// channels into one.
 pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
     let shown = path.display().to_string();
-    let unreadable = |detail: String| AudioError::Unreadable { path: shown.clone(), detail };
+    let unreadable = |detail: String| AudioError::Unreadable {
+        path: shown.clone(),
+        detail,
+    };
     let reader = hound::WavReader::open(path).map_err(|e| unreadable(e.to_string()))?;
     let spec = reader.spec();
     if spec.sample_rate != SAMPLE_RATE {
-        return Err(AudioError::Rate { path: shown, rate: spec.sample_rate });
+        return Err(AudioError::Rate {
+            path: shown,
+            rate: spec.sample_rate,
+        });
     }
     let channels = usize::from(spec.channels.max(1));
     let interleaved: Vec<f32> = match spec.sample_format {
@@ -80,7 +88,12 @@ mod tests {
     fn stereo_is_averaged_not_truncated_to_the_first_channel() {
         let dir = tempfile::tempdir().expect("temp");
         let path = dir.path().join("st.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         write_wav(&path, spec, &[[16_384, 0], [-16_384, -16_384]]);
         let audio = read_wav(&path).expect("decodes");
         assert_eq!(audio.samples, vec![0.25, -0.5]);
@@ -91,9 +104,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let path = dir.path().join("bad.wav");
         std::fs::write(&path, b"RIFF\x10\0\0\0WAVEjunk").expect("write");
-        assert!(matches!(read_wav(&path), Err(AudioError::Unreadable { .. })));
+        assert!(matches!(
+            read_wav(&path),
+            Err(AudioError::Unreadable { .. })
+        ));
         let empty = dir.path().join("empty.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         write_wav(&empty, spec, &[]);
         assert!(matches!(read_wav(&empty), Err(AudioError::Empty { .. })));
     }

@@ -22,7 +22,9 @@ pub enum ModelStatus {
     Installed,
     Loading,
     /// Loaded, running on this device.
-    Ready { device: String },
+    Ready {
+        device: String,
+    },
     Failed(String),
 }
 
@@ -38,6 +40,18 @@ impl std::fmt::Display for ModelStatus {
     }
 }
 
+/// The engine's start-up is over for these statuses: every model has reported, nothing is
+/// loading, and no model of the default set (which `Request::LoadDefaults` loads) still waits.
+pub fn start_up_settled(models: &BTreeMap<&'static str, ModelStatus>) -> bool {
+    model_store::CATALOGUE
+        .iter()
+        .all(|spec| match models.get(spec.name) {
+            None | Some(ModelStatus::Loading) => false,
+            Some(ModelStatus::Installed) => !spec.default,
+            Some(_) => true,
+        })
+}
+
 #[derive(Debug)]
 pub enum Request {
     /// Load one model by catalogue name.
@@ -45,15 +59,25 @@ pub enum Request {
     /// Load every installed model of the default set.
     LoadDefaults,
     /// Transcribe 16 kHz mono samples with a Whisper model; answered by `Event::Transcribed`.
-    Transcribe { model: String, samples: Vec<f32>, tag: String },
+    Transcribe {
+        model: String,
+        samples: Vec<f32>,
+        tag: String,
+    },
     Shutdown,
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
     Device(DeviceInfo),
-    Model { name: &'static str, status: ModelStatus },
-    Transcribed { tag: String, result: Result<Transcript, String> },
+    Model {
+        name: &'static str,
+        status: ModelStatus,
+    },
+    Transcribed {
+        tag: String,
+        result: Result<Transcript, String>,
+    },
     Error(String),
 }
 
@@ -64,7 +88,10 @@ pub enum Event {
 #[allow(dead_code)]
 struct Loaded {
     whisper: BTreeMap<&'static str, Whisper>,
-    text: Option<(candle_transformers::models::bert::BertModel, tokenizers::Tokenizer)>,
+    text: Option<(
+        candle_transformers::models::bert::BertModel,
+        tokenizers::Tokenizer,
+    )>,
     image_lite: Option<Vec<(String, candle_core::Tensor)>>,
     clip: Option<std::collections::HashMap<String, candle_core::Tensor>>,
 }
@@ -85,7 +112,11 @@ impl Engine {
             .name("crossmodal-engine".into())
             .spawn(move || run(&store, &req_rx, &ev_tx, notify.as_ref()))
             .ok();
-        let engine = Self { requests: req_tx, events: ev_rx, thread };
+        let engine = Self {
+            requests: req_tx,
+            events: ev_rx,
+            thread,
+        };
         if engine.thread.is_none() {
             tracing::error!("the inference thread could not be started");
         }
@@ -117,7 +148,12 @@ impl Drop for Engine {
     }
 }
 
-fn run(store: &ModelStore, requests: &Receiver<Request>, events: &Sender<Event>, notify: &dyn Fn()) {
+fn run(
+    store: &ModelStore,
+    requests: &Receiver<Request>,
+    events: &Sender<Event>,
+    notify: &dyn Fn(),
+) {
     let emit = |e: Event| {
         let _ = events.send(e);
         notify();
@@ -125,24 +161,44 @@ fn run(store: &ModelStore, requests: &Receiver<Request>, events: &Sender<Event>,
     let (device, info) = device::pick();
     emit(Event::Device(info.clone()));
     for spec in model_store::CATALOGUE {
-        let status = if store.is_installed(spec) { ModelStatus::Installed } else { ModelStatus::NotInstalled };
-        emit(Event::Model { name: spec.name, status });
+        let status = if store.is_installed(spec) {
+            ModelStatus::Installed
+        } else {
+            ModelStatus::NotInstalled
+        };
+        emit(Event::Model {
+            name: spec.name,
+            status,
+        });
     }
     let mut loaded = Loaded::default();
     while let Ok(request) = requests.recv() {
         match request {
             Request::Shutdown => break,
             Request::Load(name) => match model_store::spec(&name) {
-                Ok(spec) => load(store, spec, &device, &info, &mut loaded, &emit),
+                Ok(spec) => {
+                    if let Err(e) = load(store, spec, &device, &info, &mut loaded, &emit) {
+                        emit(Event::Error(format!("{name}: {e}")));
+                    }
+                }
                 Err(e) => emit(Event::Error(e.to_string())),
             },
-            Request::Transcribe { model, samples, tag } => {
-                let result = transcribe(store, &model, &samples, &device, &info, &mut loaded, &emit);
+            Request::Transcribe {
+                model,
+                samples,
+                tag,
+            } => {
+                let result =
+                    transcribe(store, &model, &samples, &device, &info, &mut loaded, &emit);
                 emit(Event::Transcribed { tag, result });
             }
             Request::LoadDefaults => {
-                for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
-                    load(store, spec, &device, &info, &mut loaded, &emit);
+                for spec in model_store::CATALOGUE
+                    .iter()
+                    .filter(|s| s.default && store.is_installed(s))
+                {
+                    // A failure shows in the model's status; the others still load.
+                    let _ = load(store, spec, &device, &info, &mut loaded, &emit);
                 }
             }
         }
@@ -163,12 +219,18 @@ fn transcribe(
         return Err(format!("{model} is not a speech model"));
     }
     if !loaded.whisper.contains_key(spec.name) {
-        load(store, spec, device, info, loaded, emit);
+        load(store, spec, device, info, loaded, emit)?;
     }
-    let whisper = loaded.whisper.get(spec.name).ok_or_else(|| format!("{model} could not be loaded"))?;
-    whisper.transcribe(samples, speech::default_threads()).map_err(|e| e.to_string())
+    let whisper = loaded
+        .whisper
+        .get(spec.name)
+        .ok_or_else(|| format!("{model} could not be loaded"))?;
+    whisper
+        .transcribe(samples, speech::default_threads())
+        .map_err(|e| e.to_string())
 }
 
+/// Loads a model and reports its status; returns the reason when it fails.
 fn load(
     store: &ModelStore,
     spec: &'static ModelSpec,
@@ -176,17 +238,21 @@ fn load(
     info: &DeviceInfo,
     loaded: &mut Loaded,
     emit: &dyn Fn(Event),
-) {
-    emit(Event::Model { name: spec.name, status: ModelStatus::Loading });
-    let status = match load_model(store, spec, device, info, loaded) {
-        Ok(device) => ModelStatus::Ready { device },
-        Err(e) if !store.is_installed(spec) => {
-            emit(Event::Error(e));
-            ModelStatus::NotInstalled
-        }
-        Err(e) => ModelStatus::Failed(e),
+) -> Result<(), String> {
+    emit(Event::Model {
+        name: spec.name,
+        status: ModelStatus::Loading,
+    });
+    let (status, result) = match load_model(store, spec, device, info, loaded) {
+        Ok(device) => (ModelStatus::Ready { device }, Ok(())),
+        Err(e) if !store.is_installed(spec) => (ModelStatus::NotInstalled, Err(e)),
+        Err(e) => (ModelStatus::Failed(e.clone()), Err(e)),
     };
-    emit(Event::Model { name: spec.name, status });
+    emit(Event::Model {
+        name: spec.name,
+        status,
+    });
+    result
 }
 
 /// Loads one model after checking its files; returns the device it runs on.
@@ -199,11 +265,21 @@ fn load_model(
 ) -> Result<String, String> {
     let path = store.open_checked(spec).map_err(|e| e.to_string())?;
     let dir = store.model_dir(spec);
-    let on = |d: &Device| if d.is_cpu() { "CPU".to_owned() } else { info.name.clone() };
+    let on = |d: &Device| {
+        if d.is_cpu() {
+            "CPU".to_owned()
+        } else {
+            info.name.clone()
+        }
+    };
     match spec.role {
         Role::Speech | Role::SpeechMultilingual => {
             let whisper = Whisper::load(&path, info.gpu).map_err(|e| e.to_string())?;
-            let where_ = if whisper.on_gpu() { info.name.clone() } else { "CPU".to_owned() };
+            let where_ = if whisper.on_gpu() {
+                info.name.clone()
+            } else {
+                "CPU".to_owned()
+            };
             loaded.whisper.insert(spec.name, whisper);
             Ok(where_)
         }
@@ -211,16 +287,20 @@ fn load_model(
             use candle_transformers::models::bert::{BertModel, Config};
             let config: Config = std::fs::read(dir.join("config.json"))
                 .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}")))?;
-            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+                .and_then(|b| {
+                    serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}"))
+                })?;
+            let tensors =
+                candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
             let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
             let model = BertModel::load(vb, &config).map_err(|e| e.to_string())?;
-            let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| format!("tokenizer.json: {e}"))?;
+            let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
+                .map_err(|e| format!("tokenizer.json: {e}"))?;
             loaded.text = Some((model, tokenizer));
             Ok(on(device))
         }
         Role::ImageLite => {
-            let tensors = candle_core::pickle::read_all(&path).map_err(|e| e.to_string())?;
+            let tensors = crate::space::pth::read_legacy(&path).map_err(|e| e.to_string())?;
             let tensors = tensors
                 .into_iter()
                 .map(|(name, t)| t.to_device(device).map(|t| (name, t)))
@@ -233,7 +313,8 @@ fn load_model(
             Ok(on(device))
         }
         Role::ImageClip => {
-            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+            let tensors =
+                candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
             loaded.clip = Some(tensors);
             Ok(on(device))
         }

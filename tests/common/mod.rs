@@ -27,7 +27,10 @@ pub fn installed(name: &str) -> (&'static ModelSpec, ModelStore) {
 /// The public evaluation set (`$CROSSMODAL_EVAL`, else ~/.cache/crossmodal-eval).
 pub fn eval_dir() -> PathBuf {
     let dir = std::env::var_os("CROSSMODAL_EVAL").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/crossmodal-eval"),
+        || {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/crossmodal-eval")
+        },
         PathBuf::from,
     );
     assert!(
@@ -44,14 +47,21 @@ pub fn crossmodal() -> Command {
 
 /// Runs the binary with a given store; returns (exit ok, stdout, stderr).
 pub fn run_with_store(store: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = crossmodal().env("CROSSMODAL_MODELS", store).args(args).output().expect("binary runs");
+    let out = crossmodal()
+        .env("CROSSMODAL_MODELS", store)
+        .args(args)
+        .output()
+        .expect("binary runs");
     split(&out)
 }
 
 pub fn split(out: &Output) -> (bool, String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "the program panicked:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "the program panicked:\n{stderr}"
+    );
     (out.status.success(), stdout, stderr)
 }
 
