@@ -1,6 +1,15 @@
-//! Audio in: decoding files to the 16 kHz mono f32 samples Whisper wants.
+//! Audio in: decoding files (hound for WAV, symphonia for the rest), downmixing, resampling to
+//! Whisper's 16 kHz with rubato, live capture (cpal, or a file played at real-time pace), and a
+//! voice-activity detector that cuts live audio into utterances.
+
+pub mod capture;
+mod decode;
+mod resample;
+pub mod vad;
 
 use std::path::Path;
+
+pub use decode::AudioReader;
 
 /// Whisper's sample rate.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -9,16 +18,20 @@ pub const SAMPLE_RATE: u32 = 16_000;
 pub enum AudioError {
     #[error("{path}: {detail}")]
     Unreadable { path: String, detail: String },
-    #[error(
-        "{path}: {rate} Hz audio is not supported yet; convert it to 16 kHz (e.g. `sox in.wav -r 16000 out.wav`)"
-    )]
-    Rate { path: String, rate: u32 },
+    #[error("{path}: not an audio file this program can read ({detail})")]
+    NotAudio { path: String, detail: String },
+    #[error("{path}: the audio codec is not supported ({detail}); WAV, MP3, FLAC, Ogg Vorbis and AAC (M4A) are")]
+    Codec { path: String, detail: String },
     #[error("{path}: the file holds no audio")]
     Empty { path: String },
+    #[error("{path}: is a directory, not an audio file")]
+    Directory { path: String },
+    #[error("audio device: {0}")]
+    Device(String),
 }
 
 /// Decoded audio: mono samples in [-1, 1] at `SAMPLE_RATE`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Audio {
     pub samples: Vec<f32>,
 }
@@ -29,93 +42,69 @@ impl Audio {
     }
 }
 
-/// Reads a WAV file (8/16/24/32-bit integer or 32-bit float, any channel count), averaging the
-/// channels into one.
-pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
-    let shown = path.display().to_string();
-    let unreadable = |detail: String| AudioError::Unreadable {
-        path: shown.clone(),
-        detail,
-    };
-    let reader = hound::WavReader::open(path).map_err(|e| unreadable(e.to_string()))?;
-    let spec = reader.spec();
-    if spec.sample_rate != SAMPLE_RATE {
-        return Err(AudioError::Rate {
-            path: shown,
-            rate: spec.sample_rate,
-        });
+/// Decodes a whole file to 16 kHz mono. For long files use `AudioReader` and read in chunks.
+pub fn decode_file(path: &Path) -> Result<Audio, AudioError> {
+    let mut reader = AudioReader::open(path)?;
+    let mut samples = Vec::new();
+    while let Some(chunk) = reader.read_chunk(SAMPLE_RATE as usize * 30)? {
+        samples.extend_from_slice(&chunk);
     }
-    let channels = usize::from(spec.channels.max(1));
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .into_samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(|e| unreadable(e.to_string()))?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader
-                .into_samples::<i32>()
-                .map(|s| s.map(|s| s as f32 * scale))
-                .collect::<Result<_, _>>()
-                .map_err(|e| unreadable(e.to_string()))?
-        }
-    };
-    let samples: Vec<f32> = interleaved
-        .chunks(channels)
-        .map(|frame| frame.iter().sum::<f32>() / frame.len() as f32)
-        .collect();
     if samples.is_empty() {
-        return Err(AudioError::Empty { path: shown });
+        return Err(AudioError::Empty { path: path.display().to_string() });
     }
     Ok(Audio { samples })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Kept for callers of the first version: any WAV, any rate, any channel count.
+pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
+    decode_file(path)
+}
 
-    fn write_wav(path: &Path, spec: hound::WavSpec, frames: &[[i16; 2]]) {
-        let mut w = hound::WavWriter::create(path, spec).expect("create");
-        for f in frames {
-            for &s in &f[..usize::from(spec.channels)] {
-                w.write_sample(s).expect("sample");
-            }
+/// Root-mean-square level of a block, for meters and the VAD.
+pub fn rms(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+}
+
+/// Writes 16 kHz mono samples as a 16-bit WAV file.
+pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), AudioError> {
+    let err = |e: hound::Error| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() };
+    let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
+    for &s in samples {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).map_err(err)?;
+    }
+    w.finalize().map_err(err)
+}
+
+/// Appends to a WAV recording as audio arrives, so nothing heard is lost if the program stops.
+pub struct Recorder {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    path: String,
+}
+
+impl Recorder {
+    pub fn create(path: &Path) -> Result<Self, AudioError> {
+        let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let writer = hound::WavWriter::create(path, spec)
+            .map_err(|e| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() })?;
+        Ok(Self { writer, path: path.display().to_string() })
+    }
+
+    pub fn write(&mut self, samples: &[f32]) -> Result<(), AudioError> {
+        for &s in samples {
+            self.writer
+                .write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
+                .map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })?;
         }
-        w.finalize().expect("finalize");
+        // Keep the header's length current: the file is valid even if the process is killed.
+        self.writer.flush().map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })
     }
 
-    #[test]
-    fn stereo_is_averaged_not_truncated_to_the_first_channel() {
-        let dir = tempfile::tempdir().expect("temp");
-        let path = dir.path().join("st.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: 16_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        write_wav(&path, spec, &[[16_384, 0], [-16_384, -16_384]]);
-        let audio = read_wav(&path).expect("decodes");
-        assert_eq!(audio.samples, vec![0.25, -0.5]);
-    }
-
-    #[test]
-    fn garbage_and_empty_files_are_errors() {
-        let dir = tempfile::tempdir().expect("temp");
-        let path = dir.path().join("bad.wav");
-        std::fs::write(&path, b"RIFF\x10\0\0\0WAVEjunk").expect("write");
-        assert!(matches!(
-            read_wav(&path),
-            Err(AudioError::Unreadable { .. })
-        ));
-        let empty = dir.path().join("empty.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 16_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        write_wav(&empty, spec, &[]);
-        assert!(matches!(read_wav(&empty), Err(AudioError::Empty { .. })));
+    pub fn finish(self) -> Result<(), AudioError> {
+        let path = self.path.clone();
+        self.writer.finalize().map_err(|e| AudioError::Unreadable { path, detail: e.to_string() })
     }
 }

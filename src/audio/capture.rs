@@ -1,0 +1,206 @@
+//! Live audio: the microphone through cpal, or a file played at real-time pace through the very
+//! same path (the "virtual microphone" that makes live mode testable without a sound card).
+//! Either way the consumer receives 16 kHz mono blocks.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+use super::resample::To16k;
+use super::{AudioError, AudioReader, SAMPLE_RATE, rms};
+
+/// Where live audio comes from.
+#[derive(Debug, Clone)]
+pub enum InputSource {
+    /// A cpal input device by name, or the default one.
+    Microphone { device: Option<String> },
+    /// A file fed at `speed` × real time (1.0 = real time).
+    File { path: PathBuf, speed: f32 },
+}
+
+/// Names of the input devices the default host offers.
+pub fn input_devices() -> Result<Vec<String>, AudioError> {
+    let host = cpal::default_host();
+    let devices = host.input_devices().map_err(|e| AudioError::Device(e.to_string()))?;
+    Ok(devices.map(|d| d.to_string()).collect())
+}
+
+enum Block {
+    /// Mono samples at the source rate.
+    Audio(Vec<f32>),
+    Ended,
+    Failed(String),
+}
+
+/// A running capture. Dropping it stops the source.
+pub struct Capture {
+    rx: Receiver<Block>,
+    resampler: To16k,
+    level: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    // Held so the cpal stream keeps running; dropped with the capture.
+    _stream: Option<cpal::Stream>,
+    /// A human name for what is being captured.
+    pub name: String,
+    ended: bool,
+}
+
+/// What `Capture::next` hands out.
+#[derive(Debug)]
+pub enum Captured {
+    Audio(Vec<f32>),
+    /// No audio within the wait.
+    Idle,
+    /// The file ended (a microphone never ends by itself).
+    Ended,
+}
+
+impl Capture {
+    pub fn start(source: &InputSource) -> Result<Self, AudioError> {
+        let (tx, rx) = mpsc::channel();
+        let level = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rate, stream, name) = match source {
+            InputSource::Microphone { device } => {
+                let (rate, stream, name) = open_microphone(device.as_deref(), tx, Arc::clone(&level))?;
+                (rate, Some(stream), name)
+            }
+            InputSource::File { path, speed } => {
+                let reader = AudioReader::open(path)?;
+                let stop = Arc::clone(&stop);
+                let level = Arc::clone(&level);
+                let speed = if speed.is_finite() && *speed > 0.0 { *speed } else { 1.0 };
+                std::thread::Builder::new()
+                    .name("virtual-microphone".into())
+                    .spawn(move || play_file(reader, speed, &tx, &stop, &level))
+                    .map_err(|e| AudioError::Device(e.to_string()))?;
+                (SAMPLE_RATE, None, format!("file {}", path.display()))
+            }
+        };
+        let resampler = To16k::new(rate).map_err(AudioError::Device)?;
+        Ok(Self { rx, resampler, level, stop, _stream: stream, name, ended: false })
+    }
+
+    /// The input level (RMS of the latest block, 0..1), for a meter.
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.level.load(Ordering::Relaxed))
+    }
+
+    /// Waits up to `wait` for audio; returns 16 kHz mono samples.
+    pub fn next(&mut self, wait: Duration) -> Result<Captured, AudioError> {
+        if self.ended {
+            return Ok(Captured::Ended);
+        }
+        let block = match self.rx.recv_timeout(wait) {
+            Ok(b) => b,
+            Err(RecvTimeoutError::Timeout) => return Ok(Captured::Idle),
+            Err(RecvTimeoutError::Disconnected) => Block::Ended,
+        };
+        let mut out = Vec::new();
+        match block {
+            Block::Audio(samples) => self.resampler.push(&samples, &mut out).map_err(AudioError::Device)?,
+            Block::Ended => {
+                self.ended = true;
+                self.resampler.finish(&mut out).map_err(AudioError::Device)?;
+                if out.is_empty() {
+                    return Ok(Captured::Ended);
+                }
+            }
+            Block::Failed(e) => return Err(AudioError::Device(e)),
+        }
+        Ok(Captured::Audio(out))
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn play_file(mut reader: AudioReader, speed: f32, tx: &Sender<Block>, stop: &AtomicBool, level: &AtomicU32) {
+    // 100 ms blocks, like a sound card's period.
+    let block = SAMPLE_RATE as usize / 10;
+    let began = Instant::now();
+    let mut sent = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        match reader.read_chunk(block) {
+            Ok(Some(samples)) => {
+                sent += samples.len();
+                level.store(rms(&samples).to_bits(), Ordering::Relaxed);
+                if tx.send(Block::Audio(samples)).is_err() {
+                    return;
+                }
+                let due = Duration::from_secs_f64(sent as f64 / f64::from(SAMPLE_RATE) / f64::from(speed));
+                if let Some(wait) = due.checked_sub(began.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.send(Block::Failed(e.to_string()));
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Block::Ended);
+}
+
+fn open_microphone(name: Option<&str>, tx: Sender<Block>, level: Arc<AtomicU32>) -> Result<(u32, cpal::Stream, String), AudioError> {
+    let host = cpal::default_host();
+    let device = match name {
+        None => host.default_input_device().ok_or_else(|| AudioError::Device("no microphone: the system has no input device".into()))?,
+        Some(wanted) => host
+            .input_devices()
+            .map_err(|e| AudioError::Device(e.to_string()))?
+            .find(|d| d.to_string() == wanted)
+            .ok_or_else(|| AudioError::Device(format!("no input device named '{wanted}'; `crossmodal devices` lists them")))?,
+    };
+    let shown = device.to_string();
+    let supported = device
+        .default_input_config()
+        .map_err(|e| AudioError::Device(format!("{shown} cannot be opened: {e}")))?;
+    let channels = usize::from(supported.channels().max(1));
+    let rate = supported.sample_rate();
+    let config = supported.config();
+    let failed = tx.clone();
+    let on_error = move |e: cpal::Error| {
+        let _ = failed.send(Block::Failed(e.to_string()));
+    };
+    let mono = move |data: &[f32]| {
+        let samples: Vec<f32> = data.chunks(channels).map(|f| f.iter().sum::<f32>() / f.len() as f32).collect();
+        level.store(rms(&samples).to_bits(), Ordering::Relaxed);
+        let _ = tx.send(Block::Audio(samples));
+    };
+    macro_rules! stream {
+        ($t:ty, $to_f32:expr) => {{
+            let mono = mono;
+            device.build_input_stream::<$t, _, _>(
+                config,
+                move |data: &[$t], _: &cpal::InputCallbackInfo| {
+                    let converted: Vec<f32> = data.iter().map(|&s| $to_f32(s)).collect();
+                    mono(&converted);
+                },
+                on_error,
+                None,
+            )
+        }};
+    }
+    let stream = match supported.sample_format() {
+        cpal::SampleFormat::F32 => stream!(f32, |s: f32| s),
+        cpal::SampleFormat::I16 => stream!(i16, |s: i16| f32::from(s) / 32_768.0),
+        cpal::SampleFormat::U16 => stream!(u16, |s: u16| (f32::from(s) - 32_768.0) / 32_768.0),
+        cpal::SampleFormat::I32 => stream!(i32, |s: i32| s as f32 / 2_147_483_648.0),
+        cpal::SampleFormat::U8 => stream!(u8, |s: u8| (f32::from(s) - 128.0) / 128.0),
+        cpal::SampleFormat::I8 => stream!(i8, |s: i8| f32::from(s) / 128.0),
+        cpal::SampleFormat::F64 => stream!(f64, |s: f64| s as f32),
+        other => return Err(AudioError::Device(format!("{shown} offers {other:?} samples, which are not supported"))),
+    }
+    .map_err(|e| AudioError::Device(format!("{shown} cannot be opened: {e}")))?;
+    stream.play().map_err(|e| AudioError::Device(format!("{shown} cannot start: {e}")))?;
+    Ok((rate, stream, shown))
+}

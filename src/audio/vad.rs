@@ -1,0 +1,188 @@
+//! Voice-activity detection by energy with an adaptive noise floor and a hangover: cuts a live
+//! 16 kHz stream into utterances.
+
+use super::{SAMPLE_RATE, rms};
+
+/// 30 ms frames, the usual VAD granularity.
+const FRAME: usize = SAMPLE_RATE as usize * 30 / 1000;
+/// Speech must exceed the noise floor by this factor (≈ 9.5 dB)...
+const SPEECH_OVER_NOISE: f32 = 3.0;
+/// ...and this absolute level (−46 dBFS): a silent room is never speech, however quiet the floor.
+const MIN_SPEECH_RMS: f32 = 0.005;
+/// Consecutive speech frames that open an utterance (90 ms): clicks do not.
+const START_FRAMES: usize = 3;
+/// Silence that closes one (600 ms): long enough for the pause between words of a command,
+/// short enough to answer promptly. Measured on the card and "go forward" clips, whose inner
+/// pauses stay under 400 ms.
+const HANGOVER_FRAMES: usize = 20;
+/// Audio kept from before the start, so the first consonant is not cut (300 ms).
+const PRE_ROLL_FRAMES: usize = 10;
+/// An utterance is cut here even if the speaker does not pause (Whisper's window is 30 s).
+const MAX_UTTERANCE_SECS: usize = 28;
+
+/// What the detector saw in the audio it was given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VadEvent {
+    /// Speech began; carries the time (seconds since the stream began).
+    Started { at: f64 },
+    /// An utterance ended: its samples and its start time.
+    Utterance { samples: Vec<f32>, start: f64 },
+}
+
+#[derive(Debug)]
+pub struct Vad {
+    noise: f32,
+    partial: Vec<f32>,
+    history: std::collections::VecDeque<Vec<f32>>,
+    current: Option<Vec<f32>>,
+    current_start: f64,
+    speech_run: usize,
+    silence_run: usize,
+    frames_seen: u64,
+}
+
+impl Default for Vad {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vad {
+    pub fn new() -> Self {
+        Self {
+            noise: MIN_SPEECH_RMS / SPEECH_OVER_NOISE,
+            partial: Vec::new(),
+            history: std::collections::VecDeque::new(),
+            current: None,
+            current_start: 0.0,
+            speech_run: 0,
+            silence_run: 0,
+            frames_seen: 0,
+        }
+    }
+
+    /// True while an utterance is open.
+    pub fn in_speech(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The open utterance so far (for partial transcripts).
+    pub fn current(&self) -> Option<&[f32]> {
+        self.current.as_deref()
+    }
+
+    /// Feeds samples; returns what happened in them.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<VadEvent> {
+        self.partial.extend_from_slice(samples);
+        let mut events = Vec::new();
+        let mut start = 0;
+        while self.partial.len() - start >= FRAME {
+            let frame = self.partial[start..start + FRAME].to_vec();
+            start += FRAME;
+            self.frame(frame, &mut events);
+        }
+        self.partial.drain(..start);
+        events
+    }
+
+    /// Ends the stream: an open utterance is closed and returned.
+    pub fn finish(&mut self) -> Vec<VadEvent> {
+        let rest = std::mem::take(&mut self.partial);
+        let mut events = Vec::new();
+        if let Some(mut cur) = self.current.take() {
+            cur.extend_from_slice(&rest);
+            events.push(VadEvent::Utterance { samples: cur, start: self.current_start });
+        }
+        events
+    }
+
+    fn frame(&mut self, frame: Vec<f32>, events: &mut Vec<VadEvent>) {
+        let level = rms(&frame);
+        let t = self.frames_seen as f64 * FRAME as f64 / f64::from(SAMPLE_RATE);
+        self.frames_seen += 1;
+        let speech = level > MIN_SPEECH_RMS && level > self.noise * SPEECH_OVER_NOISE;
+        // The floor follows quiet frames quickly down and slowly up (never during speech).
+        if !speech {
+            let rate = if level < self.noise { 0.2 } else { 0.02 };
+            self.noise += (level - self.noise) * rate;
+        }
+        if let Some(cur) = self.current.as_mut() {
+            cur.extend_from_slice(&frame);
+            self.silence_run = if speech { 0 } else { self.silence_run + 1 };
+            let too_long = cur.len() >= MAX_UTTERANCE_SECS * SAMPLE_RATE as usize;
+            if self.silence_run >= HANGOVER_FRAMES || too_long {
+                let mut samples = self.current.take().unwrap_or_default();
+                // Keep a little of the trailing silence; drop the rest of the hangover.
+                let trailing = (self.silence_run.saturating_sub(PRE_ROLL_FRAMES / 2)) * FRAME;
+                samples.truncate(samples.len().saturating_sub(trailing));
+                events.push(VadEvent::Utterance { samples, start: self.current_start });
+                self.speech_run = 0;
+                self.silence_run = 0;
+            }
+            return;
+        }
+        self.speech_run = if speech { self.speech_run + 1 } else { 0 };
+        self.history.push_back(frame);
+        while self.history.len() > PRE_ROLL_FRAMES + START_FRAMES {
+            self.history.pop_front();
+        }
+        if self.speech_run >= START_FRAMES {
+            let samples: Vec<f32> = self.history.drain(..).flatten().collect();
+            self.current_start = (t + FRAME as f64 / f64::from(SAMPLE_RATE) - samples.len() as f64 / f64::from(SAMPLE_RATE)).max(0.0);
+            events.push(VadEvent::Started { at: self.current_start });
+            self.current = Some(samples);
+            self.silence_run = 0;
+        }
+    }
+}
+
+/// True when a buffer holds any stretch the detector would call speech.
+pub fn has_speech(samples: &[f32]) -> bool {
+    let mut vad = Vad::new();
+    let mut events = vad.push(samples);
+    events.extend(vad.finish());
+    events.iter().any(|e| matches!(e, VadEvent::Started { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(secs: f32, amp: f32) -> Vec<f32> {
+        (0..(secs * 16_000.0) as usize).map(|i| (i as f32 * 0.07).sin() * amp).collect()
+    }
+
+    #[test]
+    fn silence_and_faint_noise_are_not_speech() {
+        assert!(!has_speech(&vec![0.0; 48_000]));
+        let noise: Vec<f32> = (0..48_000).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.004).collect();
+        assert!(!has_speech(&noise));
+    }
+
+    #[test]
+    fn two_bursts_are_two_utterances_with_their_times() {
+        let mut audio = vec![0.0; 16_000];
+        audio.extend(tone(0.8, 0.3));
+        audio.extend(vec![0.0; 24_000]);
+        audio.extend(tone(0.5, 0.3));
+        audio.extend(vec![0.0; 16_000]);
+        let mut vad = Vad::new();
+        let mut events = Vec::new();
+        for block in audio.chunks(1000) {
+            events.extend(vad.push(block));
+        }
+        events.extend(vad.finish());
+        let utterances: Vec<(f64, usize)> = events
+            .iter()
+            .filter_map(|e| match e {
+                VadEvent::Utterance { samples, start } => Some((*start, samples.len())),
+                VadEvent::Started { .. } => None,
+            })
+            .collect();
+        assert_eq!(utterances.len(), 2, "{utterances:?}");
+        assert!((utterances[0].0 - 0.7).abs() < 0.1, "{utterances:?}");
+        assert!((utterances[1].0 - 3.0).abs() < 0.35, "{utterances:?}");
+        // Each holds its burst plus pre-roll and a little tail, not the whole hangover.
+        assert!(utterances[0].1 > 12_800 && utterances[0].1 < 12_800 + 16_000, "{utterances:?}");
+    }
+}
