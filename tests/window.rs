@@ -29,13 +29,7 @@ fn an_empty_store_shows_the_device_and_what_to_fetch() {
     let dir = tempfile::tempdir().expect("temp");
     let h = harness(ModelStore::at(dir.path()));
     h.get_by_label_contains("Device: CPU");
-    for name in [
-        "whisper-tiny.en",
-        "whisper-base",
-        "minilm",
-        "efficientnet-lite0",
-        "clip-vit-b32",
-    ] {
+    for name in ["whisper-tiny.en", "whisper-base", "minilm", "efficientnet-lite0", "clip-vit-b32"] {
         h.get_by_label(&format!("crossmodal models fetch {name}"));
     }
     assert_eq!(h.get_all_by_label("not installed").count(), 5);
@@ -74,21 +68,10 @@ fn the_window_opens_under_xvfb() {
         .expect("xvfb-run is installed (./test.sh installs it)");
     let (ok, _, stderr) = common::split(&out);
     assert!(ok, "{stderr}");
-    let img = image::open(&shot)
-        .expect("a screenshot was saved")
-        .to_rgba8();
-    assert!(
-        img.width() >= 800 && img.height() >= 500,
-        "{}x{}",
-        img.width(),
-        img.height()
-    );
+    let img = image::open(&shot).expect("a screenshot was saved").to_rgba8();
+    assert!(img.width() >= 800 && img.height() >= 500, "{}x{}", img.width(), img.height());
     let mut colors: Vec<[u8; 4]> = img.pixels().map(|p| p.0).collect();
     colors.sort_unstable();
     colors.dedup();
-    assert!(
-        colors.len() > 20,
-        "the window looks blank ({} colours)",
-        colors.len()
-    );
+    assert!(colors.len() > 20, "the window looks blank ({} colours)", colors.len());
 }

@@ -150,15 +150,25 @@ fn play_file(mut reader: AudioReader, speed: f32, tx: &Sender<Block>, stop: &Ato
     let _ = tx.send(Block::Ended);
 }
 
-fn open_microphone(name: Option<&str>, tx: Sender<Block>, level: Arc<AtomicU32>) -> Result<(u32, cpal::Stream, String), AudioError> {
+fn open_microphone(
+    name: Option<&str>,
+    tx: Sender<Block>,
+    level: Arc<AtomicU32>,
+) -> Result<(u32, cpal::Stream, String), AudioError> {
     let host = cpal::default_host();
     let device = match name {
-        None => host.default_input_device().ok_or_else(|| AudioError::Device("no microphone: the system has no input device".into()))?,
+        None => host
+            .default_input_device()
+            .ok_or_else(|| AudioError::Device("no microphone: the system has no input device".into()))?,
         Some(wanted) => host
             .input_devices()
             .map_err(|e| AudioError::Device(e.to_string()))?
             .find(|d| d.to_string() == wanted)
-            .ok_or_else(|| AudioError::Device(format!("no input device named '{wanted}'; `crossmodal devices` lists them")))?,
+            .ok_or_else(|| {
+                AudioError::Device(format!(
+                    "no input device named '{wanted}'; `crossmodal devices` lists them"
+                ))
+            })?,
     };
     let shown = device.to_string();
     let supported = device
@@ -172,7 +182,8 @@ fn open_microphone(name: Option<&str>, tx: Sender<Block>, level: Arc<AtomicU32>)
         let _ = failed.send(Block::Failed(e.to_string()));
     };
     let mono = move |data: &[f32]| {
-        let samples: Vec<f32> = data.chunks(channels).map(|f| f.iter().sum::<f32>() / f.len() as f32).collect();
+        let samples: Vec<f32> =
+            data.chunks(channels).map(|f| f.iter().sum::<f32>() / f.len() as f32).collect();
         level.store(rms(&samples).to_bits(), Ordering::Relaxed);
         let _ = tx.send(Block::Audio(samples));
     };
@@ -198,7 +209,11 @@ fn open_microphone(name: Option<&str>, tx: Sender<Block>, level: Arc<AtomicU32>)
         cpal::SampleFormat::U8 => stream!(u8, |s: u8| (f32::from(s) - 128.0) / 128.0),
         cpal::SampleFormat::I8 => stream!(i8, |s: i8| f32::from(s) / 128.0),
         cpal::SampleFormat::F64 => stream!(f64, |s: f64| s as f32),
-        other => return Err(AudioError::Device(format!("{shown} offers {other:?} samples, which are not supported"))),
+        other => {
+            return Err(AudioError::Device(format!(
+                "{shown} offers {other:?} samples, which are not supported"
+            )));
+        }
     }
     .map_err(|e| AudioError::Device(format!("{shown} cannot be opened: {e}")))?;
     stream.play().map_err(|e| AudioError::Device(format!("{shown} cannot start: {e}")))?;

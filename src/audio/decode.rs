@@ -14,8 +14,8 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use super::resample::To16k;
 use super::AudioError;
+use super::resample::To16k;
 
 /// Frames a source decodes per call (hound); symphonia decodes one packet at a time.
 const BLOCK_FRAMES: usize = 8192;
@@ -51,9 +51,12 @@ impl MonoSource for WavSource {
         let channels = usize::from(self.spec.channels.max(1));
         let want = BLOCK_FRAMES * channels;
         let interleaved: Vec<f32> = match self.spec.sample_format {
-            hound::SampleFormat::Float => {
-                self.reader.samples::<f32>().take(want).collect::<Result<_, _>>().map_err(|e| e.to_string())?
-            }
+            hound::SampleFormat::Float => self
+                .reader
+                .samples::<f32>()
+                .take(want)
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?,
             hound::SampleFormat::Int => {
                 let scale = 1.0 / (1u64 << (self.spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
                 self.reader
@@ -89,7 +92,9 @@ impl MonoSource for SymphoniaSource {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(p) => p,
-                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(None);
+                }
                 Err(SymError::ResetRequired) => return Ok(None),
                 Err(e) => return Err(e.to_string()),
             };
@@ -125,13 +130,16 @@ pub struct AudioReader {
 
 fn is_riff_wave(path: &Path) -> bool {
     let mut head = [0u8; 12];
-    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && &head[..4] == b"RIFF" && &head[8..12] == b"WAVE"
+    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok()
+        && &head[..4] == b"RIFF"
+        && &head[8..12] == b"WAVE"
 }
 
 impl AudioReader {
     pub fn open(path: &Path) -> Result<Self, AudioError> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path).map_err(|e| AudioError::Unreadable { path: shown.clone(), detail: e.to_string() })?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| AudioError::Unreadable { path: shown.clone(), detail: e.to_string() })?;
         if meta.is_dir() {
             return Err(AudioError::Directory { path: shown });
         }
@@ -143,18 +151,27 @@ impl AudioReader {
                 Ok(reader) => {
                     let spec = reader.spec();
                     if spec.sample_rate == 0 || spec.channels == 0 {
-                        return Err(AudioError::Unreadable { path: shown, detail: "the WAV header is corrupt (no rate or channels)".into() });
+                        return Err(AudioError::Unreadable {
+                            path: shown,
+                            detail: "the WAV header is corrupt (no rate or channels)".into(),
+                        });
                     }
                     Box::new(WavSource { reader, spec })
                 }
                 // hound reads PCM and float; other WAV codecs (ADPCM, µ-law) go to symphonia.
                 Err(hound::Error::Unsupported) => open_symphonia(path, &shown)?,
-                Err(e) => return Err(AudioError::Unreadable { path: shown, detail: format!("corrupt WAV file: {e}") }),
+                Err(e) => {
+                    return Err(AudioError::Unreadable {
+                        path: shown,
+                        detail: format!("corrupt WAV file: {e}"),
+                    });
+                }
             }
         } else {
             open_symphonia(path, &shown)?
         };
-        let resampler = To16k::new(source.rate()).map_err(|detail| AudioError::Unreadable { path: shown.clone(), detail })?;
+        let resampler = To16k::new(source.rate())
+            .map_err(|detail| AudioError::Unreadable { path: shown.clone(), detail })?;
         Ok(Self { source, resampler, ready: Vec::new(), ended: false, path: shown })
     }
 
@@ -168,12 +185,11 @@ impl AudioReader {
     pub fn read_chunk(&mut self, max: usize) -> Result<Option<Vec<f32>>, AudioError> {
         let err = |detail: String| AudioError::Unreadable { path: self.path.clone(), detail };
         while self.ready.len() < max && !self.ended {
-            match self.source.next_block().map_err(err)? {
-                Some(block) => self.resampler.push(&block, &mut self.ready).map_err(err)?,
-                None => {
-                    self.ended = true;
-                    self.resampler.finish(&mut self.ready).map_err(err)?;
-                }
+            if let Some(block) = self.source.next_block().map_err(err)? {
+                self.resampler.push(&block, &mut self.ready).map_err(err)?;
+            } else {
+                self.ended = true;
+                self.resampler.finish(&mut self.ready).map_err(err)?;
             }
         }
         if self.ready.is_empty() {
@@ -186,21 +202,28 @@ impl AudioReader {
 }
 
 fn open_symphonia(path: &Path, shown: &str) -> Result<Box<dyn MonoSource>, AudioError> {
-    let file = File::open(path).map_err(|e| AudioError::Unreadable { path: shown.to_owned(), detail: e.to_string() })?;
-    let stream = MediaSourceStream::new(Box::new(file), symphonia::core::io::MediaSourceStreamOptions::default());
+    let file = File::open(path)
+        .map_err(|e| AudioError::Unreadable { path: shown.to_owned(), detail: e.to_string() })?;
+    let stream =
+        MediaSourceStream::new(Box::new(file), symphonia::core::io::MediaSourceStreamOptions::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
     let probed = symphonia::default::get_probe()
         .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
-        .map_err(|e| AudioError::NotAudio { path: shown.to_owned(), detail: e.to_string() })?;
+        .map_err(|e| match e {
+            // A WAV container holding a codec nobody here decodes (WMA, GSM, …).
+            SymError::Unsupported(_) if is_riff_wave(path) => {
+                AudioError::Codec { path: shown.to_owned(), detail: e.to_string() }
+            }
+            e => AudioError::NotAudio { path: shown.to_owned(), detail: e.to_string() },
+        })?;
     let format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| AudioError::NotAudio { path: shown.to_owned(), detail: "no audio track".into() })?;
+    let track =
+        format.tracks().iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL).ok_or_else(|| {
+            AudioError::NotAudio { path: shown.to_owned(), detail: "no audio track".into() }
+        })?;
     let params = track.codec_params.clone();
     let decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
@@ -236,9 +259,20 @@ mod tests {
     #[test]
     fn every_wav_sample_format_decodes_to_the_same_level() {
         let dir = tempfile::tempdir().expect("temp");
-        for (bits, format) in [(8, hound::SampleFormat::Int), (16, hound::SampleFormat::Int), (24, hound::SampleFormat::Int), (32, hound::SampleFormat::Int), (32, hound::SampleFormat::Float)] {
+        for (bits, format) in [
+            (8, hound::SampleFormat::Int),
+            (16, hound::SampleFormat::Int),
+            (24, hound::SampleFormat::Int),
+            (32, hound::SampleFormat::Int),
+            (32, hound::SampleFormat::Float),
+        ] {
             let path = dir.path().join(format!("{bits}-{format:?}.wav"));
-            let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: bits, sample_format: format };
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: 16_000,
+                bits_per_sample: bits,
+                sample_format: format,
+            };
             wav(&path, spec, 1600, |_, _| 0.5);
             let audio = super::super::decode_file(&path).expect("decodes");
             assert_eq!(audio.samples.len(), 1600);
@@ -250,7 +284,12 @@ mod tests {
     fn stereo_is_averaged_not_truncated_to_the_first_channel() {
         let dir = tempfile::tempdir().expect("temp");
         let path = dir.path().join("st.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         wav(&path, spec, 100, |_, c| if c == 0 { 0.5 } else { 0.0 });
         let audio = super::super::decode_file(&path).expect("decodes");
         assert!((audio.samples[50] - 0.25).abs() < 0.001, "{}", audio.samples[50]);
@@ -260,7 +299,12 @@ mod tests {
     fn a_48k_file_is_resampled_to_16k() {
         let dir = tempfile::tempdir().expect("temp");
         let path = dir.path().join("48k.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         wav(&path, spec, 48_000, |i, _| (i as f32 * 0.01).sin() * 0.3);
         let audio = super::super::decode_file(&path).expect("decodes");
         assert_eq!(audio.samples.len(), 16_000);
@@ -280,7 +324,12 @@ mod tests {
         assert!(matches!(super::super::decode_file(&text), Err(AudioError::NotAudio { .. })));
         assert!(matches!(super::super::decode_file(dir.path()), Err(AudioError::Directory { .. })));
         let header_only = dir.path().join("header.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         wav(&header_only, spec, 0, |_, _| 0.0);
         assert!(matches!(super::super::decode_file(&header_only), Err(AudioError::Empty { .. })));
     }

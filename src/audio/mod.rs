@@ -20,7 +20,9 @@ pub enum AudioError {
     Unreadable { path: String, detail: String },
     #[error("{path}: not an audio file this program can read ({detail})")]
     NotAudio { path: String, detail: String },
-    #[error("{path}: the audio codec is not supported ({detail}); WAV, MP3, FLAC, Ogg Vorbis and AAC (M4A) are")]
+    #[error(
+        "{path}: the audio codec is not supported ({detail}); WAV, MP3, FLAC, Ogg Vorbis and AAC (M4A) are"
+    )]
     Codec { path: String, detail: String },
     #[error("{path}: the file holds no audio")]
     Empty { path: String },
@@ -70,8 +72,14 @@ pub fn rms(samples: &[f32]) -> f32 {
 
 /// Writes 16 kHz mono samples as a 16-bit WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), AudioError> {
-    let err = |e: hound::Error| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() };
-    let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let err =
+        |e: hound::Error| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
     for &s in samples {
         w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).map_err(err)?;
@@ -87,9 +95,16 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn create(path: &Path) -> Result<Self, AudioError> {
-        let spec = hound::WavSpec { channels: 1, sample_rate: SAMPLE_RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-        let writer = hound::WavWriter::create(path, spec)
-            .map_err(|e| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() })?;
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: SAMPLE_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec).map_err(|e| AudioError::Unreadable {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
         Ok(Self { writer, path: path.display().to_string() })
     }
 
@@ -100,7 +115,9 @@ impl Recorder {
                 .map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })?;
         }
         // Keep the header's length current: the file is valid even if the process is killed.
-        self.writer.flush().map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })
+        self.writer
+            .flush()
+            .map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })
     }
 
     pub fn finish(self) -> Result<(), AudioError> {

@@ -24,7 +24,10 @@ impl To16k {
         let inner = if in_rate == SAMPLE_RATE {
             None
         } else {
-            Some(Fft::<f32>::new(in_rate as usize, SAMPLE_RATE as usize, CHUNK, 1, FixedSync::Input).map_err(|e| e.to_string())?)
+            Some(
+                Fft::<f32>::new(in_rate as usize, SAMPLE_RATE as usize, CHUNK, 1, FixedSync::Input)
+                    .map_err(|e| e.to_string())?,
+            )
         };
         let skip = inner.as_ref().map_or(0, Resampler::output_delay);
         Ok(Self { inner, pending: Vec::new(), skip, in_rate, consumed_in: 0, produced_out: 0 })
@@ -41,10 +44,12 @@ impl To16k {
         let mut start = 0;
         while self.pending.len() - start >= inner.input_frames_next() {
             let need = inner.input_frames_next();
-            let input = InterleavedSlice::new(&self.pending[start..start + need], 1, need).map_err(|e| e.to_string())?;
+            let input = InterleavedSlice::new(&self.pending[start..start + need], 1, need)
+                .map_err(|e| e.to_string())?;
             let cap = buf.len();
             let mut output = InterleavedSlice::new_mut(&mut buf, 1, cap).map_err(|e| e.to_string())?;
-            let (n_in, n_out) = inner.process_into_buffer(&input, &mut output, None).map_err(|e| e.to_string())?;
+            let (n_in, n_out) =
+                inner.process_into_buffer(&input, &mut output, None).map_err(|e| e.to_string())?;
             start += n_in;
             self.consumed_in += n_in as u64;
             Self::emit(&mut self.skip, &mut self.produced_out, &buf[..n_out], out);
@@ -72,7 +77,8 @@ impl To16k {
             let cap = buf.len();
             let mut output = InterleavedSlice::new_mut(&mut buf, 1, cap).map_err(|e| e.to_string())?;
             let indexing = Indexing { partial_len: Some(take), ..Indexing::default() };
-            let (_, n_out) = inner.process_into_buffer(&input, &mut output, Some(&indexing)).map_err(|e| e.to_string())?;
+            let (_, n_out) =
+                inner.process_into_buffer(&input, &mut output, Some(&indexing)).map_err(|e| e.to_string())?;
             let before = out.len();
             Self::emit(&mut self.skip, &mut self.produced_out, &buf[..n_out], out);
             if self.produced_out > expected {
@@ -97,7 +103,9 @@ mod tests {
     use super::*;
 
     fn sine(rate: u32, hz: f32, secs: f32) -> Vec<f32> {
-        (0..(rate as f32 * secs) as usize).map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin() * 0.5).collect()
+        (0..(rate as f32 * secs) as usize)
+            .map(|i| (2.0 * std::f32::consts::PI * hz * i as f32 / rate as f32).sin() * 0.5)
+            .collect()
     }
 
     #[test]
@@ -112,7 +120,8 @@ mod tests {
         assert_eq!(out.len(), 24_000);
         let want = sine(16_000, 440.0, 1.5);
         // Away from the edges the resampled signal matches the ideal one closely.
-        let err: f32 = out[2000..22_000].iter().zip(&want[2000..22_000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        let err: f32 =
+            out[2000..22_000].iter().zip(&want[2000..22_000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(err < 0.01, "max error {err}");
     }
 }

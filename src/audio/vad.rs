@@ -128,7 +128,9 @@ impl Vad {
         }
         if self.speech_run >= START_FRAMES {
             let samples: Vec<f32> = self.history.drain(..).flatten().collect();
-            self.current_start = (t + FRAME as f64 / f64::from(SAMPLE_RATE) - samples.len() as f64 / f64::from(SAMPLE_RATE)).max(0.0);
+            self.current_start = (t + FRAME as f64 / f64::from(SAMPLE_RATE)
+                - samples.len() as f64 / f64::from(SAMPLE_RATE))
+            .max(0.0);
             events.push(VadEvent::Started { at: self.current_start });
             self.current = Some(samples);
             self.silence_run = 0;
@@ -136,12 +138,24 @@ impl Vad {
     }
 }
 
+/// Where the first speech in a buffer begins (pre-roll included), in seconds; `None` if the
+/// buffer holds nothing the detector would call speech.
+pub fn speech_start(samples: &[f32]) -> Option<f64> {
+    let mut vad = Vad::new();
+    for block in samples.chunks(SAMPLE_RATE as usize) {
+        if let Some(at) = vad.push(block).iter().find_map(|e| match e {
+            VadEvent::Started { at } => Some(*at),
+            VadEvent::Utterance { .. } => None,
+        }) {
+            return Some(at);
+        }
+    }
+    None
+}
+
 /// True when a buffer holds any stretch the detector would call speech.
 pub fn has_speech(samples: &[f32]) -> bool {
-    let mut vad = Vad::new();
-    let mut events = vad.push(samples);
-    events.extend(vad.finish());
-    events.iter().any(|e| matches!(e, VadEvent::Started { .. }))
+    speech_start(samples).is_some()
 }
 
 #[cfg(test)]
@@ -155,7 +169,8 @@ mod tests {
     #[test]
     fn silence_and_faint_noise_are_not_speech() {
         assert!(!has_speech(&vec![0.0; 48_000]));
-        let noise: Vec<f32> = (0..48_000).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.004).collect();
+        let noise: Vec<f32> =
+            (0..48_000).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.004).collect();
         assert!(!has_speech(&noise));
     }
 

@@ -39,28 +39,14 @@ pub fn pick() -> (Device, DeviceInfo) {
     #[cfg(feature = "cuda")]
     match Device::new_cuda(0) {
         Ok(d) => {
-            return (
-                d,
-                DeviceInfo {
-                    name: "CUDA GPU 0".into(),
-                    gpu: true,
-                    fallback: None,
-                },
-            );
+            return (d, DeviceInfo { name: "CUDA GPU 0".into(), gpu: true, fallback: None });
         }
         Err(e) => fallback.push(format!("CUDA did not start: {e}")),
     }
     #[cfg(feature = "metal")]
     match Device::new_metal(0) {
         Ok(d) => {
-            return (
-                d,
-                DeviceInfo {
-                    name: "Metal GPU".into(),
-                    gpu: true,
-                    fallback: None,
-                },
-            );
+            return (d, DeviceInfo { name: "Metal GPU".into(), gpu: true, fallback: None });
         }
         Err(e) => fallback.push(format!("Metal did not start: {e}")),
     }
@@ -69,12 +55,5 @@ pub fn pick() -> (Device, DeviceInfo) {
     } else {
         fallback.join("; ")
     };
-    (
-        Device::Cpu,
-        DeviceInfo {
-            name: "CPU".into(),
-            gpu: false,
-            fallback: Some(why),
-        },
-    )
+    (Device::Cpu, DeviceInfo { name: "CPU".into(), gpu: false, fallback: Some(why) })
 }

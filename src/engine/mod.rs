@@ -4,6 +4,8 @@
 pub mod device;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
@@ -43,13 +45,11 @@ impl std::fmt::Display for ModelStatus {
 /// The engine's start-up is over for these statuses: every model has reported, nothing is
 /// loading, and no model of the default set (which `Request::LoadDefaults` loads) still waits.
 pub fn start_up_settled(models: &BTreeMap<&'static str, ModelStatus>) -> bool {
-    model_store::CATALOGUE
-        .iter()
-        .all(|spec| match models.get(spec.name) {
-            None | Some(ModelStatus::Loading) => false,
-            Some(ModelStatus::Installed) => !spec.default,
-            Some(_) => true,
-        })
+    model_store::CATALOGUE.iter().all(|spec| match models.get(spec.name) {
+        None | Some(ModelStatus::Loading) => false,
+        Some(ModelStatus::Installed) => !spec.default,
+        Some(_) => true,
+    })
 }
 
 #[derive(Debug)]
@@ -58,10 +58,11 @@ pub enum Request {
     Load(String),
     /// Load every installed model of the default set.
     LoadDefaults,
-    /// Transcribe 16 kHz mono samples with a Whisper model; answered by `Event::Transcribed`.
+    /// Transcribe with a Whisper model; answered by `Event::Progress`es, then `Event::Transcribed`.
     Transcribe {
         model: String,
-        samples: Vec<f32>,
+        audio: AudioInput,
+        options: speech::Options,
         tag: String,
     },
     Shutdown,
@@ -70,15 +71,17 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub enum Event {
     Device(DeviceInfo),
-    Model {
-        name: &'static str,
-        status: ModelStatus,
-    },
-    Transcribed {
-        tag: String,
-        result: Result<Transcript, String>,
-    },
+    Model { name: &'static str, status: ModelStatus },
+    Progress { tag: String, fraction: f32 },
+    Transcribed { tag: String, result: Result<Transcript, String> },
     Error(String),
+}
+
+/// What to transcribe: samples already at 16 kHz mono, or a file of any length and format.
+#[derive(Debug)]
+pub enum AudioInput {
+    Samples(Vec<f32>),
+    File(std::path::PathBuf),
 }
 
 /// Models the engine holds once loaded.
@@ -88,16 +91,14 @@ pub enum Event {
 #[allow(dead_code)]
 struct Loaded {
     whisper: BTreeMap<&'static str, Whisper>,
-    text: Option<(
-        candle_transformers::models::bert::BertModel,
-        tokenizers::Tokenizer,
-    )>,
+    text: Option<(candle_transformers::models::bert::BertModel, tokenizers::Tokenizer)>,
     image_lite: Option<Vec<(String, candle_core::Tensor)>>,
     clip: Option<std::collections::HashMap<String, candle_core::Tensor>>,
 }
 
 /// A handle on the running inference thread.
 pub struct Engine {
+    cancel: Arc<AtomicBool>,
     requests: Sender<Request>,
     events: Receiver<Event>,
     thread: Option<JoinHandle<()>>,
@@ -105,22 +106,25 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the thread. `notify` runs after each event is sent (the window passes a repaint).
-    pub fn start(store: ModelStore, notify: Box<dyn Fn() + Send>) -> Self {
+    pub fn start(store: ModelStore, notify: Notify) -> Self {
         let (req_tx, req_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancel);
         let thread = std::thread::Builder::new()
             .name("crossmodal-engine".into())
-            .spawn(move || run(&store, &req_rx, &ev_tx, notify.as_ref()))
+            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flag))
             .ok();
-        let engine = Self {
-            requests: req_tx,
-            events: ev_rx,
-            thread,
-        };
+        let engine = Self { cancel, requests: req_tx, events: ev_rx, thread };
         if engine.thread.is_none() {
             tracing::error!("the inference thread could not be started");
         }
         engine
+    }
+
+    /// Stops the transcription in progress (the engine answers it with an error "cancelled").
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     pub fn send(&self, request: Request) {
@@ -148,11 +152,15 @@ impl Drop for Engine {
     }
 }
 
+/// Runs after each event the engine sends (the window passes a repaint request).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
 fn run(
     store: &ModelStore,
     requests: &Receiver<Request>,
     events: &Sender<Event>,
-    notify: &dyn Fn(),
+    notify: &Notify,
+    cancel: &Arc<AtomicBool>,
 ) {
     let emit = |e: Event| {
         let _ = events.send(e);
@@ -161,15 +169,9 @@ fn run(
     let (device, info) = device::pick();
     emit(Event::Device(info.clone()));
     for spec in model_store::CATALOGUE {
-        let status = if store.is_installed(spec) {
-            ModelStatus::Installed
-        } else {
-            ModelStatus::NotInstalled
-        };
-        emit(Event::Model {
-            name: spec.name,
-            status,
-        });
+        let status =
+            if store.is_installed(spec) { ModelStatus::Installed } else { ModelStatus::NotInstalled };
+        emit(Event::Model { name: spec.name, status });
     }
     let mut loaded = Loaded::default();
     while let Ok(request) = requests.recv() {
@@ -183,20 +185,21 @@ fn run(
                 }
                 Err(e) => emit(Event::Error(e.to_string())),
             },
-            Request::Transcribe {
-                model,
-                samples,
-                tag,
-            } => {
-                let result =
-                    transcribe(store, &model, &samples, &device, &info, &mut loaded, &emit);
+            Request::Transcribe { model, audio, options, tag } => {
+                cancel.store(false, Ordering::Relaxed);
+                let progress: speech::Progress = {
+                    let (events, notify, tag) = (events.clone(), Arc::clone(notify), tag.clone());
+                    Arc::new(move |fraction| {
+                        let _ = events.send(Event::Progress { tag: tag.clone(), fraction });
+                        notify();
+                    })
+                };
+                let job = Job { audio: &audio, options: &options, cancel, progress };
+                let result = transcribe(store, &model, &job, &device, &info, &mut loaded, &emit);
                 emit(Event::Transcribed { tag, result });
             }
             Request::LoadDefaults => {
-                for spec in model_store::CATALOGUE
-                    .iter()
-                    .filter(|s| s.default && store.is_installed(s))
-                {
+                for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
                     // A failure shows in the model's status; the others still load.
                     let _ = load(store, spec, &device, &info, &mut loaded, &emit);
                 }
@@ -205,10 +208,17 @@ fn run(
     }
 }
 
+struct Job<'a> {
+    audio: &'a AudioInput,
+    options: &'a speech::Options,
+    cancel: &'a Arc<AtomicBool>,
+    progress: speech::Progress,
+}
+
 fn transcribe(
     store: &ModelStore,
     model: &str,
-    samples: &[f32],
+    job: &Job<'_>,
     device: &Device,
     info: &DeviceInfo,
     loaded: &mut Loaded,
@@ -221,13 +231,14 @@ fn transcribe(
     if !loaded.whisper.contains_key(spec.name) {
         load(store, spec, device, info, loaded, emit)?;
     }
-    let whisper = loaded
-        .whisper
-        .get(spec.name)
-        .ok_or_else(|| format!("{model} could not be loaded"))?;
-    whisper
-        .transcribe(samples, speech::default_threads())
-        .map_err(|e| e.to_string())
+    let whisper = loaded.whisper.get(spec.name).ok_or_else(|| format!("{model} could not be loaded"))?;
+    let result = match job.audio {
+        AudioInput::Samples(samples) => whisper.transcribe(samples, job.options),
+        AudioInput::File(path) => {
+            whisper.transcribe_file(path, job.options, job.cancel, Some(Arc::clone(&job.progress)))
+        }
+    };
+    result.map_err(|e| e.to_string())
 }
 
 /// Loads a model and reports its status; returns the reason when it fails.
@@ -239,19 +250,13 @@ fn load(
     loaded: &mut Loaded,
     emit: &dyn Fn(Event),
 ) -> Result<(), String> {
-    emit(Event::Model {
-        name: spec.name,
-        status: ModelStatus::Loading,
-    });
+    emit(Event::Model { name: spec.name, status: ModelStatus::Loading });
     let (status, result) = match load_model(store, spec, device, info, loaded) {
         Ok(device) => (ModelStatus::Ready { device }, Ok(())),
         Err(e) if !store.is_installed(spec) => (ModelStatus::NotInstalled, Err(e)),
         Err(e) => (ModelStatus::Failed(e.clone()), Err(e)),
     };
-    emit(Event::Model {
-        name: spec.name,
-        status,
-    });
+    emit(Event::Model { name: spec.name, status });
     result
 }
 
@@ -266,20 +271,12 @@ fn load_model(
     let path = store.open_checked(spec).map_err(|e| e.to_string())?;
     let dir = store.model_dir(spec);
     let on = |d: &Device| {
-        if d.is_cpu() {
-            "CPU".to_owned()
-        } else {
-            info.name.clone()
-        }
+        if d.is_cpu() { "CPU".to_owned() } else { info.name.clone() }
     };
     match spec.role {
         Role::Speech | Role::SpeechMultilingual => {
             let whisper = Whisper::load(&path, info.gpu).map_err(|e| e.to_string())?;
-            let where_ = if whisper.on_gpu() {
-                info.name.clone()
-            } else {
-                "CPU".to_owned()
-            };
+            let where_ = if whisper.on_gpu() { info.name.clone() } else { "CPU".to_owned() };
             loaded.whisper.insert(spec.name, whisper);
             Ok(where_)
         }
@@ -287,11 +284,8 @@ fn load_model(
             use candle_transformers::models::bert::{BertModel, Config};
             let config: Config = std::fs::read(dir.join("config.json"))
                 .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}"))
-                })?;
-            let tensors =
-                candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}")))?;
+            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
             let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
             let model = BertModel::load(vb, &config).map_err(|e| e.to_string())?;
             let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
@@ -313,8 +307,7 @@ fn load_model(
             Ok(on(device))
         }
         Role::ImageClip => {
-            let tensors =
-                candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
+            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
             loaded.clip = Some(tensors);
             Ok(on(device))
         }

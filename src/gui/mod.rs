@@ -31,7 +31,7 @@ impl CrossmodalApp {
     pub fn new(ctx: &egui::Context, store: ModelStore, screenshot: Option<PathBuf>) -> Self {
         let repaint = ctx.clone();
         let store_root = store.root().to_path_buf();
-        let engine = Engine::start(store, Box::new(move || repaint.request_repaint()));
+        let engine = Engine::start(store, std::sync::Arc::new(move || repaint.request_repaint()));
         engine.send(Request::LoadDefaults);
         Self {
             engine,
@@ -58,7 +58,7 @@ impl CrossmodalApp {
                 Event::Model { name, status } => {
                     self.models.insert(name, status);
                 }
-                Event::Transcribed { .. } => {}
+                Event::Transcribed { .. } | Event::Progress { .. } => {}
                 Event::Error(e) => self.notices.push(e),
             }
         }
@@ -83,11 +83,7 @@ impl CrossmodalApp {
             let repaint = ctx.clone();
             ctx.request_screenshot(move |image| {
                 let [w, h] = image.size;
-                let bytes: Vec<u8> = image
-                    .pixels
-                    .iter()
-                    .flat_map(egui::Color32::to_array)
-                    .collect();
+                let bytes: Vec<u8> = image.pixels.iter().flat_map(egui::Color32::to_array).collect();
                 let result = u32::try_from(w)
                     .ok()
                     .zip(u32::try_from(h).ok())
@@ -124,13 +120,7 @@ pub fn run(store: ModelStore, screenshot: Option<PathBuf>) -> anyhow::Result<()>
     eframe::run_native(
         "crossmodal",
         options,
-        Box::new(move |cc| {
-            Ok(Box::new(CrossmodalApp::new(
-                &cc.egui_ctx,
-                store,
-                screenshot,
-            )))
-        }),
+        Box::new(move |cc| Ok(Box::new(CrossmodalApp::new(&cc.egui_ctx, store, screenshot)))),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
 }

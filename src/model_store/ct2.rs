@@ -77,9 +77,7 @@ impl<'a> Cursor<'a> {
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                Ct2Error::Format(format!("file ends inside {what} (at byte {})", self.pos))
-            })?;
+            .ok_or_else(|| Ct2Error::Format(format!("file ends inside {what} (at byte {})", self.pos)))?;
         let slice = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(slice)
@@ -104,17 +102,13 @@ impl<'a> Cursor<'a> {
         let len = usize::from(self.u16(what)?);
         let raw = self.take(len, what)?;
         let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-        String::from_utf8(raw.to_vec())
-            .map_err(|_| Ct2Error::Format(format!("{what} is not UTF-8")))
+        String::from_utf8(raw.to_vec()).map_err(|_| Ct2Error::Format(format!("{what} is not UTF-8")))
     }
 }
 
 impl Ct2Model {
     pub fn parse(bytes: Vec<u8>) -> Result<Self, Ct2Error> {
-        let mut c = Cursor {
-            bytes: &bytes,
-            pos: 0,
-        };
+        let mut c = Cursor { bytes: &bytes, pos: 0 };
         let version = c.u32("the header")?;
         if version != 6 {
             return Err(Ct2Error::Version(version));
@@ -148,15 +142,7 @@ impl Ct2Model {
             }
             let offset = c.pos;
             c.take(len, &format!("the data of {name}"))?;
-            variables.insert(
-                name,
-                Variable {
-                    shape,
-                    dtype,
-                    offset,
-                    len,
-                },
-            );
+            variables.insert(name, Variable { shape, dtype, offset, len });
         }
         let alias_count = c.u32("the alias count")? as usize;
         let mut aliases = BTreeMap::new();
@@ -164,19 +150,11 @@ impl Ct2Model {
             let alias = c.string(&format!("alias {i}"))?;
             let target = c.string(&format!("the target of alias {alias}"))?;
             if !variables.contains_key(&target) {
-                return Err(Ct2Error::Format(format!(
-                    "alias {alias} names missing {target}"
-                )));
+                return Err(Ct2Error::Format(format!("alias {alias} names missing {target}")));
             }
             aliases.insert(alias, target);
         }
-        Ok(Self {
-            spec,
-            revision,
-            bytes,
-            variables,
-            aliases,
-        })
+        Ok(Self { spec, revision, bytes, variables, aliases })
     }
 
     /// Looks a variable up by name, following aliases.
@@ -216,18 +194,13 @@ impl Ct2Model {
     pub fn to_f32(&self, var: &Variable) -> Option<Vec<f32>> {
         let d = self.data(var);
         Some(match var.dtype {
-            DType::F32 => d
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            DType::F16 => d
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            DType::BF16 => d
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            DType::F32 => d.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            DType::F16 => {
+                d.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+            DType::BF16 => {
+                d.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             _ => return None,
         })
     }
@@ -282,10 +255,7 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let full = tiny_model();
         for len in 0..full.len() {
-            assert!(
-                Ct2Model::parse(full[..len].to_vec()).is_err(),
-                "prefix of {len} bytes"
-            );
+            assert!(Ct2Model::parse(full[..len].to_vec()).is_err(), "prefix of {len} bytes");
         }
     }
 
@@ -293,11 +263,7 @@ mod tests {
     fn inconsistent_sizes_are_rejected() {
         let mut b = tiny_model();
         // The byte count of "w" (4) sits right before its data; claim 6 instead.
-        let pos = b
-            .windows(2)
-            .position(|w| w == [4, 4])
-            .expect("type then size")
-            + 1;
+        let pos = b.windows(2).position(|w| w == [4, 4]).expect("type then size") + 1;
         b[pos] = 6;
         let err = Ct2Model::parse(b).expect_err("size mismatch");
         assert!(err.to_string().contains("does not fill"), "{err}");

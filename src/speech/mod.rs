@@ -1,10 +1,17 @@
-//! Speech to text through whisper.cpp (whisper-rs): load a ggml model, transcribe samples into
-//! timed segments.
+//! Speech to text through whisper.cpp (whisper-rs): load a ggml model, transcribe audio into
+//! timed segments (language choice or detection, translation, an initial prompt, progress and
+//! cancel), with silence gated out before and after Whisper sees it.
+
+pub mod export;
+pub mod wer;
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use crate::audio::{AudioReader, SAMPLE_RATE, vad};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {
@@ -12,6 +19,14 @@ pub enum SpeechError {
     Load { path: String, detail: String },
     #[error("transcription failed: {0}")]
     Transcribe(String),
+    #[error("{0} is not a language Whisper knows (use a code such as en, de, fr, or auto)")]
+    Language(String),
+    #[error("{model} is English-only: it cannot {what}; use a multilingual model (whisper-base)")]
+    EnglishOnly { model: String, what: &'static str },
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
 }
 
 /// A stretch of speech with its text; times in seconds from the start of the audio.
@@ -22,30 +37,47 @@ pub struct Segment {
     pub text: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Transcript {
     pub text: String,
+    /// The spoken language (detected or as asked).
+    pub language: String,
     pub segments: Vec<Segment>,
 }
 
-/// A loaded Whisper model.
-pub struct Whisper {
-    ctx: WhisperContext,
-    on_gpu: bool,
-}
-
-impl std::fmt::Debug for Whisper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Whisper")
-            .field("on_gpu", &self.on_gpu)
-            .finish_non_exhaustive()
+impl Transcript {
+    fn from_segments(segments: Vec<Segment>, language: String) -> Self {
+        let text = segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        Self { text, language, segments }
     }
 }
 
-/// whisper.cpp prints its loading chatter to stderr unless the hooks take it over.
-fn quiet_whisper_cpp() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(whisper_rs::install_logging_hooks);
+/// How to transcribe.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A language code ("en", "de", …) or "auto" to detect it (multilingual models).
+    pub language: String,
+    /// Translate into English (multilingual models).
+    pub translate: bool,
+    /// Text that primes the decoder: names, spelling, style.
+    pub prompt: Option<String>,
+    pub threads: usize,
+    /// Shrink the encoder's window for clips shorter than 30 s (see `SHORT_AUDIO_CTX_PAD_SECS`):
+    /// several times faster, but off by default because it costs accuracy (the speed benchmark
+    /// prints both).
+    pub short_audio_ctx: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            language: "auto".into(),
+            translate: false,
+            prompt: None,
+            threads: default_threads(),
+            short_audio_ctx: false,
+        }
+    }
 }
 
 /// Threads for whisper.cpp: every core, at most 8 (more do not help the small models).
@@ -53,20 +85,95 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().min(8))
 }
 
+/// Silence longer than this before the first speech is cut off before Whisper sees the audio.
+const LEADING_SILENCE_SECS: f64 = 1.0;
+/// whisper.cpp refuses input under one second; shorter clips are padded with silence to this.
+const MIN_INPUT_SECS: f64 = 1.1;
+/// Whisper's encoder sees 30 s (1500 frames of 20 ms). For a shorter clip the window can be cut
+/// to the clip plus this much, rounded up to 64 frames: the encoder's cost falls with it.
+/// Measured on the public set (`cargo bench --bench transcribe`): base keeps its WER, tiny.en
+/// does not (it loops and mishears the card commands), so the cut is opt-in.
+const SHORT_AUDIO_CTX_PAD_SECS: f64 = 1.0;
+const FULL_AUDIO_CTX: i32 = 1500;
+/// A segment whose no-speech probability is above this *and* whose tokens average a log
+/// probability below `LOW_LOGPROB` is a hallucination over silence or noise ("Thank you.");
+/// the same rule and values faster-whisper and OpenAI's reference use.
+const NO_SPEECH_PROB: f32 = 0.6;
+const LOW_LOGPROB: f32 = -1.0;
+/// Long files are transcribed this many seconds at a time: memory stays bounded.
+pub const CHUNK_SECS: usize = 120;
+/// Segments ending in the last seconds of a chunk are re-done with the next one, so that a word
+/// cut by the chunk boundary is heard whole.
+const CHUNK_OVERLAP_SECS: f64 = 5.0;
+
+/// One decoding pass over prepared input.
+struct Pass<'a> {
+    input: &'a [f32],
+    /// The real clip length (before padding), which no segment may pass.
+    clip_secs: f64,
+    options: &'a Options,
+    prompt: Option<&'a str>,
+    cancel: &'a Arc<AtomicBool>,
+    progress: Option<&'a Progress>,
+}
+
+/// Text that compresses better than this (zlib) is a decoder loop, not speech: OpenAI's
+/// reference threshold, also faster-whisper's.
+const MAX_COMPRESSION_RATIO: f64 = 2.4;
+
+fn compression_ratio(text: &str) -> f64 {
+    use std::io::Write as _;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    if z.write_all(text.as_bytes()).is_err() {
+        return 0.0;
+    }
+    z.finish().map_or(0.0, |c| text.len() as f64 / c.len().max(1) as f64)
+}
+
+/// A loaded Whisper model.
+pub struct Whisper {
+    ctx: WhisperContext,
+    name: String,
+    on_gpu: bool,
+}
+
+impl std::fmt::Debug for Whisper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Whisper")
+            .field("name", &self.name)
+            .field("on_gpu", &self.on_gpu)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Set to see whisper.cpp's own log and timings on stderr.
+const WHISPER_LOG_ENV: &str = "CROSSMODAL_WHISPER_LOG";
+
+fn whisper_log() -> bool {
+    std::env::var_os(WHISPER_LOG_ENV).is_some()
+}
+
+/// whisper.cpp prints its loading chatter to stderr unless the hooks take it over.
+fn quiet_whisper_cpp() {
+    static ONCE: Once = Once::new();
+    if !whisper_log() {
+        ONCE.call_once(whisper_rs::install_logging_hooks);
+    }
+}
+
+/// Progress of one transcription: fraction done, 0..1.
+pub type Progress = Arc<dyn Fn(f32) + Send + Sync>;
+
 impl Whisper {
     /// Loads a ggml model; `use_gpu` asks whisper.cpp for its GPU backend where the build has one.
     pub fn load(path: &Path, use_gpu: bool) -> Result<Self, SpeechError> {
         quiet_whisper_cpp();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(use_gpu);
-        let ctx = WhisperContext::new_with_params(path, params).map_err(|e| SpeechError::Load {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        Ok(Self {
-            ctx,
-            on_gpu: use_gpu,
-        })
+        let ctx = WhisperContext::new_with_params(path, params)
+            .map_err(|e| SpeechError::Load { path: path.display().to_string(), detail: e.to_string() })?;
+        let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        Ok(Self { ctx, name, on_gpu: use_gpu })
     }
 
     pub fn on_gpu(&self) -> bool {
@@ -77,36 +184,264 @@ impl Whisper {
         self.ctx.is_multilingual()
     }
 
-    /// Transcribes 16 kHz mono samples with greedy decoding.
-    pub fn transcribe(&self, samples: &[f32], threads: usize) -> Result<Transcript, SpeechError> {
+    /// Checks options against the model before any work is done.
+    fn check(&self, options: &Options) -> Result<(), SpeechError> {
+        let lang = options.language.as_str();
+        if lang != "auto" && whisper_rs::get_lang_id(lang).is_none() {
+            return Err(SpeechError::Language(lang.to_owned()));
+        }
+        if !self.is_multilingual() {
+            if options.translate {
+                return Err(SpeechError::EnglishOnly { model: self.name.clone(), what: "translate" });
+            }
+            if lang != "auto" && lang != "en" {
+                return Err(SpeechError::EnglishOnly {
+                    model: self.name.clone(),
+                    what: "transcribe other languages",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Transcribes 16 kHz mono samples (up to a few minutes; use `transcribe_file` for more).
+    pub fn transcribe(&self, samples: &[f32], options: &Options) -> Result<Transcript, SpeechError> {
+        self.check(options)?;
+        self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)
+    }
+
+    /// One whisper.cpp pass over `samples`.
+    fn run(
+        &self,
+        samples: &[f32],
+        options: &Options,
+        prompt_override: Option<&str>,
+        cancel: &Arc<AtomicBool>,
+        progress: Option<&Progress>,
+    ) -> Result<Transcript, SpeechError> {
+        let language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
+        let Some(speech_at) = vad::speech_start(samples) else {
+            return Ok(Transcript { language, ..Transcript::default() });
+        };
+        // Leading silence is cut: Whisper's timestamps are coarse and would put the first
+        // segment at the start of the window, however late the speaker begins.
+        let lead = if speech_at > LEADING_SILENCE_SECS { speech_at } else { 0.0 };
+        let samples = &samples[((lead * f64::from(SAMPLE_RATE)) as usize).min(samples.len())..];
+        let min = (MIN_INPUT_SECS * f64::from(SAMPLE_RATE)) as usize;
+        let padded;
+        let input = if samples.len() < min {
+            padded = [samples, &vec![0.0; min - samples.len()]].concat();
+            &padded[..]
+        } else {
+            samples
+        };
+        let prompt = prompt_override.or(options.prompt.as_deref());
+        let clip_secs = round_ms(samples.len() as f64 / f64::from(SAMPLE_RATE));
+        let pass = Pass { input, clip_secs, options, prompt, cancel, progress };
+        let mut result = self.decode(&pass, false)?;
+        // A looping decode ("go forward, go forward, go forward…") compresses far better than
+        // speech does; OpenAI's reference decoder retries such output, and so does this one,
+        // deterministically, with beam search.
+        if result.segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO) {
+            result = self.decode(&pass, true)?;
+        }
+        for s in &mut result.segments {
+            s.start = round_ms(s.start + lead);
+            s.end = round_ms(s.end + lead);
+        }
+        Ok(result)
+    }
+
+    fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<Transcript, SpeechError> {
+        let options = pass.options;
+        let language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
         let err = |e: whisper_rs::WhisperError| SpeechError::Transcribe(e.to_string());
         let mut state = self.ctx.create_state().map_err(err)?;
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(i32::try_from(threads).unwrap_or(2));
-        params.set_language(Some("en"));
+        let strategy = if beam {
+            SamplingStrategy::BeamSearch { beam_size: 5, patience: -1.0 }
+        } else {
+            SamplingStrategy::Greedy { best_of: 1 }
+        };
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(i32::try_from(options.threads.max(1)).unwrap_or(2));
+        params.set_language(Some(language.as_str()));
+        params.set_translate(options.translate);
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_special(false);
         params.set_print_timestamps(false);
-        state.full(params, samples).map_err(err)?;
+        params.set_suppress_blank(true);
+        // Suppress the non-speech symbols (♪, brackets, a leading " -"), as OpenAI's reference
+        // decoder and faster-whisper do by default; whisper.cpp's default leaves them on.
+        params.set_suppress_nst(true);
+        if let Some(p) = pass.prompt.filter(|p| !p.trim().is_empty()) {
+            params.set_initial_prompt(p);
+        }
+        let secs = pass.input.len() as f64 / f64::from(SAMPLE_RATE);
+        if options.short_audio_ctx && secs < 30.0 {
+            params.set_audio_ctx(audio_ctx_for(secs));
+        }
+        let cancel_flag = Arc::clone(pass.cancel);
+        // whisper-rs 0.16's `set_abort_callback_safe` casts its user data to the closure's own
+        // type although it stores a boxed trait object; handing it a boxed trait object makes
+        // the two agree (with a plain closure the callback reads garbage and aborts at random).
+        let abort: Box<dyn FnMut() -> bool> = Box::new(move || cancel_flag.load(Ordering::Relaxed));
+        params.set_abort_callback_safe(abort);
+        if let Some(progress) = pass.progress.cloned() {
+            params.set_progress_callback_safe(move |percent: i32| progress(percent as f32 / 100.0));
+        }
+        let result = state.full(params, pass.input);
+        if pass.cancel.load(Ordering::Relaxed) {
+            return Err(SpeechError::Cancelled);
+        }
+        result.map_err(err)?;
+        if whisper_log() {
+            self.ctx.print_timings();
+            self.ctx.reset_timings();
+        }
+        let detected = whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or("en").to_owned();
         let mut segments = Vec::new();
         for seg in state.as_iter() {
             let text = seg.to_str_lossy().map_err(err)?.trim().to_owned();
-            if text.is_empty() {
+            if text.is_empty() || is_hallucination(&seg) {
                 continue;
             }
             // whisper.cpp counts time in centiseconds.
-            segments.push(Segment {
-                start: seg.start_timestamp() as f64 / 100.0,
-                end: seg.end_timestamp() as f64 / 100.0,
-                text,
-            });
+            let end = (seg.end_timestamp() as f64 / 100.0).min(pass.clip_secs);
+            segments.push(Segment { start: seg.start_timestamp() as f64 / 100.0, end, text });
         }
-        let text = segments
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Ok(Transcript { text, segments })
+        Ok(Transcript::from_segments(segments, detected))
+    }
+
+    /// Transcribes a file of any length in bounded memory, `CHUNK_SECS` at a time; `progress`
+    /// gets the fraction done; setting `cancel` stops it.
+    pub fn transcribe_file(
+        &self,
+        path: &Path,
+        options: &Options,
+        cancel: &Arc<AtomicBool>,
+        progress: Option<Progress>,
+    ) -> Result<Transcript, SpeechError> {
+        self.check(options)?;
+        let mut reader = AudioReader::open(path)?;
+        let total = reader.duration_secs().unwrap_or(0.0);
+        let chunk = CHUNK_SECS * SAMPLE_RATE as usize;
+        let mut carried: Vec<f32> = Vec::new();
+        let mut offset = 0.0f64;
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut language = String::new();
+        let mut any_audio = false;
+        loop {
+            let asked = chunk - carried.len().min(chunk / 2);
+            let fresh = reader.read_chunk(asked)?;
+            // The reader hands out less than asked only at the end of the file.
+            let last = fresh.as_ref().is_none_or(|f| f.len() < asked);
+            if let Some(f) = fresh {
+                any_audio = true;
+                carried.extend_from_slice(&f);
+            }
+            if carried.is_empty() {
+                break;
+            }
+            let window_secs = carried.len() as f64 / f64::from(SAMPLE_RATE);
+            let done_before = offset;
+            let chunk_progress = progress.clone().map(|p| -> Progress {
+                Arc::new(move |f: f32| {
+                    if total > 0.0 {
+                        p((((done_before + f64::from(f) * window_secs) / total) as f32).min(1.0));
+                    }
+                })
+            });
+            let prompt = segments.last().map(|s| s.text.clone());
+            let part = self.run(
+                &carried,
+                options,
+                prompt.as_deref().or(options.prompt.as_deref()),
+                cancel,
+                chunk_progress.as_ref(),
+            )?;
+            if language.is_empty() && !part.segments.is_empty() {
+                language.clone_from(&part.language);
+            }
+            // Keep what ends well before the window's end; re-do the rest with the next chunk.
+            let cutoff = if last { f64::INFINITY } else { window_secs - CHUNK_OVERLAP_SECS };
+            let mut kept_until = 0.0f64;
+            for seg in part.segments {
+                if seg.end <= cutoff {
+                    kept_until = seg.end;
+                    segments.push(Segment {
+                        start: seg.start + offset,
+                        end: seg.end + offset,
+                        text: seg.text,
+                    });
+                }
+            }
+            if last {
+                break;
+            }
+            if kept_until <= 0.0 {
+                // Nothing ended early enough (one long segment or silence): move on past most of it.
+                kept_until = (window_secs - CHUNK_OVERLAP_SECS).max(window_secs / 2.0);
+            }
+            let drop = ((kept_until * f64::from(SAMPLE_RATE)) as usize).min(carried.len());
+            carried.drain(..drop);
+            offset += drop as f64 / f64::from(SAMPLE_RATE);
+        }
+        if !any_audio {
+            return Err(crate::audio::AudioError::Empty { path: path.display().to_string() }.into());
+        }
+        if let Some(p) = progress {
+            p(1.0);
+        }
+        if language.is_empty() {
+            language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
+        }
+        Ok(Transcript::from_segments(segments, language))
+    }
+}
+
+fn round_ms(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
+}
+
+/// The encoder window for a clip of `secs` seconds.
+pub fn audio_ctx_for(secs: f64) -> i32 {
+    let frames = ((secs.max(0.0) + SHORT_AUDIO_CTX_PAD_SECS) * 50.0).ceil() as u32;
+    i32::try_from(frames.div_ceil(64) * 64).map_or(FULL_AUDIO_CTX, |f| f.min(FULL_AUDIO_CTX))
+}
+
+fn is_hallucination(seg: &whisper_rs::WhisperSegment<'_>) -> bool {
+    if seg.no_speech_probability() <= NO_SPEECH_PROB {
+        return false;
+    }
+    let n = seg.n_tokens();
+    let logprobs: Vec<f32> = (0..n).filter_map(|i| seg.get_token(i)).map(|t| t.token_data().plog).collect();
+    let avg = if logprobs.is_empty() {
+        f32::NEG_INFINITY
+    } else {
+        logprobs.iter().sum::<f32>() / logprobs.len() as f32
+    };
+    avg < LOW_LOGPROB
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loops_compress_better_than_speech() {
+        assert!(compression_ratio(&"Go forward 10 meters. ".repeat(5)) > MAX_COMPRESSION_RATIO);
+        assert!(
+            compression_ratio(
+                "Had he married a more amiable woman, he might have been made still more respectable than he was."
+            ) < MAX_COMPRESSION_RATIO
+        );
+    }
+
+    #[test]
+    fn audio_ctx_shrinks_for_short_clips_and_caps_at_the_full_window() {
+        assert_eq!(audio_ctx_for(2.0), 192);
+        assert_eq!(audio_ctx_for(10.0), 576);
+        assert_eq!(audio_ctx_for(29.5), 1500);
     }
 }

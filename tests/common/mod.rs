@@ -27,10 +27,7 @@ pub fn installed(name: &str) -> (&'static ModelSpec, ModelStore) {
 /// The public evaluation set (`$CROSSMODAL_EVAL`, else ~/.cache/crossmodal-eval).
 pub fn eval_dir() -> PathBuf {
     let dir = std::env::var_os("CROSSMODAL_EVAL").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/crossmodal-eval")
-        },
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/crossmodal-eval"),
         PathBuf::from,
     );
     assert!(
@@ -47,21 +44,14 @@ pub fn crossmodal() -> Command {
 
 /// Runs the binary with a given store; returns (exit ok, stdout, stderr).
 pub fn run_with_store(store: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = crossmodal()
-        .env("CROSSMODAL_MODELS", store)
-        .args(args)
-        .output()
-        .expect("binary runs");
+    let out = crossmodal().env("CROSSMODAL_MODELS", store).args(args).output().expect("binary runs");
     split(&out)
 }
 
 pub fn split(out: &Output) -> (bool, String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "the program panicked:\n{stderr}"
-    );
+    assert!(!stderr.contains("panicked"), "the program panicked:\n{stderr}");
     (out.status.success(), stdout, stderr)
 }
 
@@ -90,4 +80,66 @@ pub fn flip_byte(path: &Path) {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(path, bytes).expect("write");
+}
+
+/// One clip of the public speech set.
+pub struct Clip {
+    pub path: PathBuf,
+    pub text: String,
+    pub kind: String,
+}
+
+/// The 12 public speech clips with their reference transcripts.
+pub fn speech_clips() -> Vec<Clip> {
+    let dir = eval_dir();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+    manifest["speech"]
+        .as_array()
+        .expect("speech list")
+        .iter()
+        .map(|c| Clip {
+            path: dir.join(c["file"].as_str().expect("file")),
+            text: c["text"].as_str().expect("text").to_owned(),
+            kind: c["kind"].as_str().expect("kind").to_owned(),
+        })
+        .collect()
+}
+
+/// Writes 16 kHz mono samples to a WAV file.
+pub fn write_wav(path: &Path, samples: &[f32]) {
+    crossmodal::audio::write_wav(path, samples).expect("write wav");
+}
+
+/// Runs a command, sampling its resident memory; returns its output and peak RSS in bytes.
+pub fn run_measuring_rss(cmd: &mut Command) -> (Output, u64) {
+    let child =
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn");
+    let status_path = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(s) = std::fs::read_to_string(&status_path) {
+                    for key in ["VmHWM:", "VmRSS:"] {
+                        if let Some(kb) = s
+                            .lines()
+                            .find(|l| l.starts_with(key))
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .and_then(|v| v.parse::<u64>().ok())
+                        {
+                            peak.fetch_max(kb * 1024, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    let out = child.wait_with_output().expect("wait");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().expect("sampler");
+    (out, peak.load(std::sync::atomic::Ordering::Relaxed))
 }

@@ -1,0 +1,185 @@
+//! Transcription speed and accuracy on the public speech set, beside faster-whisper.
+//!
+//!     cargo bench --bench transcribe
+//!
+//! For each Whisper model: wall time ÷ audio duration over the 12 clips (warm model, greedy,
+//! 2 threads, decoding excluded), WER (normalised as shared/eval says, and raw), with the full
+//! 30 s encoder window and with the window cut to the clip (`audio_ctx`). When the Python in
+//! `$CROSSMODAL_PYTHON` (default python3) has faster-whisper, it runs on the same CTranslate2
+//! weights in the same run and the ratio is printed. Last, peak RSS of `crossmodal transcribe`
+//! on a ten-minute file.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crossmodal::model_store::{self, ModelStore};
+use crossmodal::speech::{Options, Whisper, wer};
+
+const THREADS: usize = 2;
+
+struct Clip {
+    path: PathBuf,
+    text: String,
+    samples: Vec<f32>,
+}
+
+fn clips() -> Vec<Clip> {
+    let dir = std::env::var_os("CROSSMODAL_EVAL").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/crossmodal-eval"),
+        PathBuf::from,
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json"))
+            .expect("the evaluation set (run scripts/eval/fetch-public.sh)"),
+    )
+    .expect("manifest");
+    manifest["speech"]
+        .as_array()
+        .expect("speech")
+        .iter()
+        .map(|c| {
+            let path = dir.join(c["file"].as_str().expect("file"));
+            let samples = crossmodal::audio::decode_file(&path).expect("decodes").samples;
+            Clip { path, text: c["text"].as_str().expect("text").to_owned(), samples }
+        })
+        .collect()
+}
+
+struct Row {
+    rtf: f64,
+    wer: f64,
+    raw_wer: f64,
+}
+
+fn score(clips: &[Clip], texts: &[String]) -> (f64, f64) {
+    let (mut e, mut n, mut re, mut rn) = (0, 0, 0, 0);
+    for (c, t) in clips.iter().zip(texts) {
+        let (a, b) = wer::errors(&c.text, t, true);
+        let (ra, rb) = wer::errors(&c.text, t, false);
+        e += a;
+        n += b;
+        re += ra;
+        rn += rb;
+    }
+    (e as f64 / n as f64, re as f64 / rn as f64)
+}
+
+fn run(whisper: &Whisper, clips: &[Clip], short_window: bool) -> Row {
+    let options = Options {
+        language: "en".into(),
+        threads: THREADS,
+        short_audio_ctx: short_window,
+        ..Options::default()
+    };
+    // Warm-up: first-call allocations and caches.
+    let _ = whisper.transcribe(&clips[0].samples, &options);
+    let audio: f64 = clips.iter().map(|c| c.samples.len() as f64 / 16_000.0).sum();
+    let start = Instant::now();
+    let texts: Vec<String> =
+        clips.iter().map(|c| whisper.transcribe(&c.samples, &options).expect("transcribes").text).collect();
+    let wall = start.elapsed().as_secs_f64();
+    let (wer, raw_wer) = score(clips, &texts);
+    Row { rtf: wall / audio, wer, raw_wer }
+}
+
+fn faster_whisper(ct2_dir: &Path, clips: &[Clip]) -> Option<Row> {
+    let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/faster_whisper_bench.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(ct2_dir)
+        .arg(THREADS.to_string())
+        .args(clips.iter().map(|c| &c.path))
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "faster-whisper not run: {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let texts: Vec<String> =
+        v["texts"].as_array()?.iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect();
+    let (wer, raw_wer) = score(clips, &texts);
+    Some(Row { rtf: v["wall"].as_f64()? / v["audio"].as_f64()?, wer, raw_wer })
+}
+
+fn peak_rss_of_ten_minutes(clips: &[Clip]) -> Option<u64> {
+    let dir = tempfile::tempdir().ok()?;
+    let path = dir.path().join("ten-minutes.wav");
+    let mut samples = Vec::new();
+    while samples.len() < 16_000 * 600 {
+        for c in clips {
+            samples.extend_from_slice(&c.samples);
+            samples.extend(std::iter::repeat_n(0.0, 8000));
+        }
+    }
+    samples.truncate(16_000 * 600);
+    crossmodal::audio::write_wav(&path, &samples).ok()?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crossmodal"))
+        .args(["transcribe", "--threads", "2"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child.try_wait().ok()?.is_none() {
+        if let Some(kb) = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        }) {
+            peak = peak.max(kb * 1024);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Some(peak)
+}
+
+fn main() {
+    let store = ModelStore::from_env().expect("model store");
+    let clips = clips();
+    let audio: f64 = clips.iter().map(|c| c.samples.len() as f64 / 16_000.0).sum();
+    println!("public speech set: {} clips, {audio:.1} s of audio; {THREADS} threads, greedy\n", clips.len());
+    println!("{:<34} {:>10} {:>9} {:>9}", "system", "wall/audio", "WER norm", "WER raw");
+    for name in ["whisper-tiny.en", "whisper-base"] {
+        let spec = model_store::spec(name).expect("catalogue");
+        let Ok(path) = store.open_checked(spec) else {
+            println!("{name}: not installed (crossmodal models fetch {name})");
+            continue;
+        };
+        let whisper = Whisper::load(&path, false).expect("loads");
+        for (label, short) in [("full window", false), ("audio_ctx cut to clip", true)] {
+            let r = run(&whisper, &clips, short);
+            println!(
+                "{:<34} {:>10.3} {:>8.2}% {:>8.2}%",
+                format!("crossmodal {name}, {label}"),
+                r.rtf,
+                r.wer * 100.0,
+                r.raw_wer * 100.0
+            );
+        }
+        let ours = run(&whisper, &clips, false);
+        let ct2 = store.model_dir(spec).join("ct2");
+        if let Some(fw) = faster_whisper(&ct2, &clips) {
+            println!(
+                "{:<34} {:>10.3} {:>8.2}% {:>8.2}%",
+                format!("faster-whisper {name}"),
+                fw.rtf,
+                fw.wer * 100.0,
+                fw.raw_wer * 100.0
+            );
+            println!("{:<34} {:>10.2}×", "  speed-up over faster-whisper", fw.rtf / ours.rtf);
+        }
+    }
+    match peak_rss_of_ten_minutes(&clips) {
+        Some(peak) => println!(
+            "\npeak RSS, `crossmodal transcribe` of a 10-minute file (tiny.en): {} MB",
+            peak / 1_000_000
+        ),
+        None => println!("\npeak RSS: the measurement could not run"),
+    }
+}
