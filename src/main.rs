@@ -92,10 +92,10 @@ struct SpeechArgs {
     /// CPU threads for Whisper.
     #[arg(long, default_value_t = speech::default_threads())]
     threads: usize,
-    /// Cut Whisper's 30 s encoder window to the clip: much faster on short clips, less accurate
-    /// with tiny.en.
+    /// Always run Whisper's encoder on its full 30 s window (by default it is cut to fit short
+    /// clips, which is faster at the same accuracy).
     #[arg(long)]
-    short_window: bool,
+    full_window: bool,
 }
 
 impl SpeechArgs {
@@ -105,7 +105,7 @@ impl SpeechArgs {
             translate: self.translate,
             prompt: self.prompt.clone(),
             threads: self.threads,
-            short_audio_ctx: self.short_window,
+            short_audio_ctx: !self.full_window,
         }
     }
 }

@@ -8,12 +8,15 @@ use std::path::Path;
 use common::{crossmodal, speech_clips, split};
 use crossmodal::speech::wer;
 
-/// faster-whisper with the same tiny.en weights scores 4.95 % normalised WER on this set
-/// (shared/eval's README); the goal is no worse than that plus one point (5.95 %).
-/// This is NOT met yet: whisper.cpp decodes one word differently ("coldhearted" where
-/// faster-whisper writes "cold-hearted"), which costs two errors: 6.93 %. Until that is
-/// closed, this bound guards against regressions at the level reached: 7 word errors in the
-/// set's 101 words (the goal is 6).
+/// faster-whisper with the same tiny.en weights scores 14.9 % WER before number normalisation
+/// and 4.95 % after it on this set (shared/eval's README); the goal is no worse than that plus
+/// one point. Before normalisation this holds.
+const FASTER_WHISPER_RAW_WER: f64 = 0.149;
+/// After normalisation (goal 5.95 %) it does NOT hold yet: whisper.cpp with the converted
+/// weights makes 7 word errors in the set's 101 words (6.93 %) where faster-whisper makes 5; the
+/// extra two come from one hyphenated word decoded differently ("coldhearted" for "cold-hearted"
+/// with the full window, "old-sposed" for "ill-disposed" with the cut one). Until that is
+/// closed this bound guards the level reached (the goal is 6 errors).
 const MAX_WORD_ERRORS: usize = 7;
 
 fn transcribe_json(files: &[&Path], extra: &[&str]) -> Vec<serde_json::Value> {
@@ -47,6 +50,7 @@ fn wer_on_the_public_set_holds_its_level() {
     let normalised = errors as f64 / words as f64;
     let raw = raw_errors as f64 / raw_words as f64;
     eprintln!("WER tiny.en: {:.2} % normalised, {:.2} % raw", normalised * 100.0, raw * 100.0);
+    assert!(raw <= FASTER_WHISPER_RAW_WER + 0.01, "raw WER {:.2} %", raw * 100.0);
     assert!(errors <= MAX_WORD_ERRORS, "WER {:.2} % ({errors} errors)", normalised * 100.0);
 }
 
