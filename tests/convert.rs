@@ -198,7 +198,8 @@ fn converted_base_loads_as_multilingual_and_transcribes() {
     let whisper =
         crossmodal::speech::Whisper::load(&store.open_checked(spec).expect("valid"), false).expect("loads");
     assert!(whisper.is_multilingual());
-    let audio = crossmodal::audio::read_wav(&common::eval_dir().join("speech/something.wav")).expect("wav");
+    let audio =
+        crossmodal::audio::decode_file(&common::eval_dir().join("speech/something.wav")).expect("wav");
     let t = whisper.transcribe(&audio.samples, &crossmodal::speech::Options::default()).expect("transcribes");
     assert!(t.text.to_lowercase().contains("go somewhere and do something"), "{}", t.text);
 }

@@ -28,6 +28,8 @@ pub enum AudioError {
     Empty { path: String },
     #[error("{path}: is a directory, not an audio file")]
     Directory { path: String },
+    #[error("{path}: could not write: {detail}")]
+    Write { path: String, detail: String },
     #[error("audio device: {0}")]
     Device(String),
 }
@@ -57,11 +59,6 @@ pub fn decode_file(path: &Path) -> Result<Audio, AudioError> {
     Ok(Audio { samples })
 }
 
-/// Kept for callers of the first version: any WAV, any rate, any channel count.
-pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
-    decode_file(path)
-}
-
 /// Root-mean-square level of a block, for meters and the VAD.
 pub fn rms(samples: &[f32]) -> f32 {
     if samples.is_empty() {
@@ -72,19 +69,9 @@ pub fn rms(samples: &[f32]) -> f32 {
 
 /// Writes 16 kHz mono samples as a 16-bit WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), AudioError> {
-    let err =
-        |e: hound::Error| AudioError::Unreadable { path: path.display().to_string(), detail: e.to_string() };
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: SAMPLE_RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
-    for &s in samples {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16).map_err(err)?;
-    }
-    w.finalize().map_err(err)
+    let mut recorder = Recorder::create(path)?;
+    recorder.write(samples)?;
+    recorder.finish()
 }
 
 /// Appends to a WAV recording as audio arrives, so nothing heard is lost if the program stops.
@@ -101,10 +88,8 @@ impl Recorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(path, spec).map_err(|e| AudioError::Unreadable {
-            path: path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let writer = hound::WavWriter::create(path, spec)
+            .map_err(|e| AudioError::Write { path: path.display().to_string(), detail: e.to_string() })?;
         Ok(Self { writer, path: path.display().to_string() })
     }
 
@@ -112,16 +97,14 @@ impl Recorder {
         for &s in samples {
             self.writer
                 .write_sample((s.clamp(-1.0, 1.0) * 32767.0) as i16)
-                .map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })?;
+                .map_err(|e| AudioError::Write { path: self.path.clone(), detail: e.to_string() })?;
         }
         // Keep the header's length current: the file is valid even if the process is killed.
-        self.writer
-            .flush()
-            .map_err(|e| AudioError::Unreadable { path: self.path.clone(), detail: e.to_string() })
+        self.writer.flush().map_err(|e| AudioError::Write { path: self.path.clone(), detail: e.to_string() })
     }
 
     pub fn finish(self) -> Result<(), AudioError> {
         let path = self.path.clone();
-        self.writer.finalize().map_err(|e| AudioError::Unreadable { path, detail: e.to_string() })
+        self.writer.finalize().map_err(|e| AudioError::Write { path, detail: e.to_string() })
     }
 }

@@ -90,10 +90,10 @@ const LEADING_SILENCE_SECS: f64 = 1.0;
 const MIN_INPUT_SECS: f64 = 1.1;
 /// Whisper's encoder sees 30 s (1500 frames of 20 ms). For a shorter clip the window is cut to
 /// the clip plus this much, rounded up to 64 frames: the encoder's cost falls with it.
-/// Measured on the public set (`cargo bench --bench transcribe`, 2 threads): with 10 s of
-/// margin tiny.en keeps its WER (6.93 %) at 0.25× real time instead of 0.66×, and base improves
-/// (5.94 → 4.95 %) at 0.49× instead of 1.38×. With 1 s of margin tiny.en fell apart (70 % WER:
-/// loops and misheard cards), so the margin is generous on purpose.
+/// Measured on the public set (`cargo bench --bench transcribe`, release, 2 threads): with 10 s
+/// of margin tiny.en keeps its WER (6.93 %) at 0.117× real time instead of 0.326×, and base
+/// improves (5.94 → 4.95 %) at 0.237× instead of 0.565×. With 1 s of margin tiny.en fell apart
+/// (70 % WER: loops and misheard cards), so the margin is generous on purpose.
 const SHORT_AUDIO_CTX_PAD_SECS: f64 = 10.0;
 const FULL_AUDIO_CTX: i32 = 1500;
 /// A segment whose no-speech probability is above this *and* whose tokens average a log
