@@ -266,3 +266,14 @@ fn a_two_hour_file_streams_in_bounded_memory() {
     // The samples alone would be 460 MB as f32; streaming keeps the process far below that.
     assert!(peak < 400_000_000, "peak RSS {} MB", peak / 1_000_000);
 }
+
+#[test]
+fn a_microphone_that_is_not_there_is_an_error_not_a_crash() {
+    let mut cmd = crossmodal();
+    cmd.args(["listen", "--device", "no such microphone"]);
+    let (ok, _, stderr) = split(&cmd.output().expect("runs"));
+    assert!(!ok);
+    let last = stderr.lines().last().unwrap_or_default();
+    // Either no sound system at all, or one without that device: both say what is wrong.
+    assert!(last.starts_with("error: audio device:"), "{stderr}");
+}
