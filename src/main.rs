@@ -68,6 +68,9 @@ enum Command {
         /// One JSON object per utterance: {"start", "end", "text"}.
         #[arg(long)]
         json: bool,
+        /// Show the words of an utterance on stderr while it is still being spoken.
+        #[arg(long)]
+        partial: bool,
         #[command(flatten)]
         speech: SpeechArgs,
     },
@@ -165,12 +168,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Transcribe { files, speech, format, output }) => {
             transcribe(store, &files, &speech, format, output.as_deref())
         }
-        Some(Command::Listen { input, device, record, speed, json, speech }) => {
+        Some(Command::Listen { input, device, record, speed, json, partial, speech }) => {
             let source = match input {
                 Some(path) => InputSource::File { path, speed },
                 None => InputSource::Microphone { device },
             };
-            listen(store, &source, record.as_deref(), json, &speech)
+            let output = ListenOutput { json, partial };
+            listen(store, &source, record.as_deref(), output, &speech)
         }
         Some(Command::Devices) => {
             let devices = crossmodal::audio::capture::input_devices()?;
@@ -384,11 +388,22 @@ fn transcribe(
 /// Live transcription: capture → voice-activity detection → the engine, printing each utterance
 /// as its transcript arrives. Transcription runs on the engine thread, so capture never waits;
 /// `--record` keeps every sample heard even if transcription falls behind.
+/// How `listen` prints.
+#[derive(Clone, Copy)]
+struct ListenOutput {
+    json: bool,
+    partial: bool,
+}
+
+/// How often a partial transcript of the utterance in progress is asked for.
+const PARTIAL_EVERY: Duration = Duration::from_secs(1);
+const PARTIAL_TAG: &str = "partial";
+
 fn listen(
     store: ModelStore,
     source: &InputSource,
     record: Option<&Path>,
-    json: bool,
+    output: ListenOutput,
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
     model_store::spec(&args.model)?;
@@ -401,7 +416,9 @@ fn listen(
     let mut next_id = 0u64;
     let mut failed = false;
     let mut ended = false;
-    while !ended || !pending.is_empty() {
+    let mut partial_in_flight = false;
+    let mut last_partial = std::time::Instant::now();
+    while !ended || !pending.is_empty() || partial_in_flight {
         let mut events = Vec::new();
         if !ended {
             match capture.next(Duration::from_millis(50))? {
@@ -431,9 +448,32 @@ fn listen(
                 next_id += 1;
             }
         }
+        // A partial transcript only while nothing final waits, so finals are never delayed.
+        if output.partial
+            && !ended
+            && !partial_in_flight
+            && pending.is_empty()
+            && last_partial.elapsed() >= PARTIAL_EVERY
+            && let Some(current) = vad.current()
+        {
+            partial_in_flight = true;
+            last_partial = std::time::Instant::now();
+            engine.send(Request::Transcribe {
+                model: args.model.clone(),
+                audio: AudioInput::Samples(current.to_vec()),
+                options: args.options(),
+                tag: PARTIAL_TAG.to_owned(),
+            });
+        }
         let waiting = if ended { engine.recv().into_iter().collect() } else { engine.poll() };
         for event in waiting {
             match event {
+                Event::Transcribed { tag, result } if tag == PARTIAL_TAG => {
+                    partial_in_flight = false;
+                    if let Some(t) = result.ok().filter(|t| !t.text.is_empty()) {
+                        eprintln!("… {}", t.text);
+                    }
+                }
                 Event::Transcribed { tag, result } => {
                     let Some((start, end)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id))
                     else {
@@ -441,7 +481,7 @@ fn listen(
                     };
                     match result {
                         Ok(t) if t.text.is_empty() => {}
-                        Ok(t) if json => {
+                        Ok(t) if output.json => {
                             println!("{}", serde_json::json!({ "start": start, "end": end, "text": t.text }));
                         }
                         Ok(t) => println!("[{start:7.2}s] {}", t.text),

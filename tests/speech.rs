@@ -277,3 +277,19 @@ fn a_microphone_that_is_not_there_is_an_error_not_a_crash() {
     // Either no sound system at all, or one without that device: both say what is wrong.
     assert!(last.starts_with("error: audio device:"), "{stderr}");
 }
+
+#[test]
+fn listen_shows_partial_text_while_the_sentence_is_spoken() {
+    let clip = common::eval_dir().join("speech/librivox_0870.wav");
+    let mut cmd = crossmodal();
+    cmd.args(["listen", "--partial", "--input"]).arg(&clip);
+    let (ok, stdout, stderr) = split(&cmd.output().expect("runs"));
+    assert!(ok, "{stderr}");
+    let partials: Vec<&str> = stderr.lines().filter(|l| l.starts_with("… ")).collect();
+    // The sentence lasts about seven seconds at real-time pace; the first partial is asked for a
+    // second into it and always waited for (how many follow depends on the machine's load).
+    assert!(!partials.is_empty(), "{stderr}");
+    let first = partials[0].to_lowercase();
+    assert!(["mr", "mister", "john"].iter().any(|w| first.contains(w)), "{partials:?}");
+    assert!(stdout.to_lowercase().contains("prudently in his power to do for them"), "{stdout}");
+}
