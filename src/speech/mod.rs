@@ -185,6 +185,11 @@ impl Whisper {
         self.ctx.is_multilingual()
     }
 
+    /// The language Whisper is told: as asked on multilingual models, English on `.en` ones.
+    fn language_for(&self, options: &Options) -> String {
+        if self.is_multilingual() { options.language.clone() } else { "en".to_owned() }
+    }
+
     /// Checks options against the model before any work is done.
     fn check(&self, options: &Options) -> Result<(), SpeechError> {
         let lang = options.language.as_str();
@@ -220,7 +225,7 @@ impl Whisper {
         cancel: &Arc<AtomicBool>,
         progress: Option<&Progress>,
     ) -> Result<Transcript, SpeechError> {
-        let language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
+        let language = self.language_for(options);
         let Some(speech_at) = vad::speech_start(samples) else {
             return Ok(Transcript { language, ..Transcript::default() });
         };
@@ -255,7 +260,7 @@ impl Whisper {
 
     fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<Transcript, SpeechError> {
         let options = pass.options;
-        let language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
+        let language = self.language_for(options);
         let err = |e: whisper_rs::WhisperError| SpeechError::Transcribe(e.to_string());
         let mut state = self.ctx.create_state().map_err(err)?;
         let strategy = if beam {
@@ -395,7 +400,7 @@ impl Whisper {
             p(1.0);
         }
         if language.is_empty() {
-            language = if self.is_multilingual() { options.language.clone() } else { "en".to_owned() };
+            language = self.language_for(options);
         }
         Ok(Transcript::from_segments(segments, language))
     }
