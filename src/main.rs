@@ -99,6 +99,9 @@ struct SpeechArgs {
     /// clips, which is faster at the same accuracy).
     #[arg(long)]
     full_window: bool,
+    /// Times for every word too (JSON `words` in each segment).
+    #[arg(long)]
+    word_timestamps: bool,
 }
 
 impl SpeechArgs {
@@ -109,6 +112,7 @@ impl SpeechArgs {
             prompt: self.prompt.clone(),
             threads: self.threads,
             short_audio_ctx: !self.full_window,
+            word_timestamps: self.word_timestamps,
         }
     }
 }

@@ -86,6 +86,17 @@ fn other_formats_decode_to_the_same_words() {
         assert!(status.success(), "sox could not write {ext} (libsox-fmt-all)");
         files.push(out);
     }
+    // sox has no AAC encoder; ffmpeg writes M4A/AAC, as phones record it.
+    let m4a = dir.path().join("goforward.m4a");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-i"])
+        .arg(&wav)
+        .args(["-ar", "44100", "-ac", "2", "-c:a", "aac", "-b:a", "96k"])
+        .arg(&m4a)
+        .status()
+        .expect("ffmpeg is installed (./test.sh installs it)");
+    assert!(status.success(), "ffmpeg could not write M4A");
+    files.push(m4a);
     let paths: Vec<&Path> = files.iter().map(std::path::PathBuf::as_path).collect();
     for r in transcribe_json(&paths, &[]) {
         let words = wer::normalise(r["text"].as_str().expect("text"));
@@ -292,4 +303,34 @@ fn listen_shows_partial_text_while_the_sentence_is_spoken() {
     let first = partials[0].to_lowercase();
     assert!(["mr", "mister", "john"].iter().any(|w| first.contains(w)), "{partials:?}");
     assert!(stdout.to_lowercase().contains("prudently in his power to do for them"), "{stdout}");
+}
+
+#[test]
+fn word_timestamps_follow_the_words_in_order() {
+    let clips = speech_clips();
+    let clip = clips.iter().find(|c| c.path.ends_with("librivox_0870.wav")).expect("clip");
+    let r = &transcribe_json(&[&clip.path], &["--word-timestamps"])[0];
+    let mut last_end = 0.0;
+    let mut all_words = Vec::new();
+    for s in r["segments"].as_array().expect("segments") {
+        let (start, end) = (s["start"].as_f64().expect("start"), s["end"].as_f64().expect("end"));
+        let words = s["words"].as_array().expect("words in every segment");
+        let joined: Vec<&str> = words.iter().map(|w| w["word"].as_str().expect("word")).collect();
+        assert_eq!(joined.join(" "), s["text"].as_str().expect("text"), "words spell the segment");
+        for w in words {
+            let (ws, we) = (w["start"].as_f64().expect("start"), w["end"].as_f64().expect("end"));
+            assert!(start <= ws && ws <= we && we <= end, "{w} outside {start}..{end}");
+            assert!(ws >= last_end, "{w} starts before the previous word ends ({last_end})");
+            let p = w["probability"].as_f64().expect("probability");
+            assert!((0.0..=1.0).contains(&p));
+            last_end = we;
+            all_words.push((w["word"].as_str().expect("word").to_owned(), ws));
+        }
+    }
+    // The sentence is 6.8 s long and spoken evenly: "Dashwood" (the 4th of 22 words) comes in
+    // the first third, "them" (the last) in the last.
+    let at = |word: &str| all_words.iter().find(|(w, _)| w.starts_with(word)).map(|(_, t)| *t);
+    assert!(at("Dashwood").is_some_and(|t| t < 2.3), "{all_words:?}");
+    assert!(at("them").is_some_and(|t| t > 4.5), "{all_words:?}");
+    assert!(all_words.len() >= 20, "{all_words:?}");
 }

@@ -80,8 +80,8 @@ mod tests {
             text: "Hello there. General Kenobi.".into(),
             language: "en".into(),
             segments: vec![
-                Segment { start: 0.0, end: 1.5, text: "Hello there.".into() },
-                Segment { start: 3661.25, end: 3662.0, text: "General Kenobi.".into() },
+                Segment::new(0.0, 1.5, "Hello there."),
+                Segment::new(3661.25, 3662.0, "General Kenobi."),
             ],
         }
     }

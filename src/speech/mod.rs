@@ -35,6 +35,36 @@ pub struct Segment {
     pub start: f64,
     pub end: f64,
     pub text: String,
+    /// Each word with its own times, when asked for (`Options::word_timestamps`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+impl Segment {
+    pub fn new(start: f64, end: f64, text: impl Into<String>) -> Self {
+        Self { start, end, text: text.into(), words: Vec::new() }
+    }
+
+    /// The same segment moved `secs` later, its words too.
+    fn shifted(mut self, secs: f64) -> Self {
+        self.start = round_ms(self.start + secs);
+        self.end = round_ms(self.end + secs);
+        for w in &mut self.words {
+            w.start = round_ms(w.start + secs);
+            w.end = round_ms(w.end + secs);
+        }
+        self
+    }
+}
+
+/// A word and when it was said, from whisper.cpp's token timestamps; `probability` is the mean
+/// of its tokens' probabilities.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Word {
+    pub start: f64,
+    pub end: f64,
+    pub word: String,
+    pub probability: f32,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -65,6 +95,8 @@ pub struct Options {
     /// Shrink the encoder's window for clips shorter than 20 s (see `SHORT_AUDIO_CTX_PAD_SECS`):
     /// two to three times faster at the same accuracy on the public set.
     pub short_audio_ctx: bool,
+    /// Times for each word as well as each segment.
+    pub word_timestamps: bool,
 }
 
 impl Default for Options {
@@ -75,6 +107,7 @@ impl Default for Options {
             prompt: None,
             threads: default_threads(),
             short_audio_ctx: true,
+            word_timestamps: false,
         }
     }
 }
@@ -251,10 +284,7 @@ impl Whisper {
         if result.segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO) {
             result = self.decode(&pass, true)?;
         }
-        for s in &mut result.segments {
-            s.start = round_ms(s.start + lead);
-            s.end = round_ms(s.end + lead);
-        }
+        result.segments = result.segments.into_iter().map(|s| s.shifted(lead)).collect();
         Ok(result)
     }
 
@@ -280,6 +310,7 @@ impl Whisper {
         // Suppress the non-speech symbols (♪, brackets, a leading " -"), as OpenAI's reference
         // decoder and faster-whisper do by default; whisper.cpp's default leaves them on.
         params.set_suppress_nst(true);
+        params.set_token_timestamps(options.word_timestamps);
         if let Some(p) = pass.prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(p);
         }
@@ -313,8 +344,10 @@ impl Whisper {
                 continue;
             }
             // whisper.cpp counts time in centiseconds.
+            let start = seg.start_timestamp() as f64 / 100.0;
             let end = (seg.end_timestamp() as f64 / 100.0).min(pass.clip_secs);
-            segments.push(Segment { start: seg.start_timestamp() as f64 / 100.0, end, text });
+            let words = if options.word_timestamps { self.words_of(&seg, start, end) } else { Vec::new() };
+            segments.push(Segment { start, end, text, words });
         }
         Ok(Transcript::from_segments(segments, detected))
     }
@@ -375,11 +408,7 @@ impl Whisper {
             for seg in part.segments {
                 if seg.end <= cutoff {
                     kept_until = seg.end;
-                    segments.push(Segment {
-                        start: seg.start + offset,
-                        end: seg.end + offset,
-                        text: seg.text,
-                    });
+                    segments.push(seg.shifted(offset));
                 }
             }
             if last {
@@ -403,6 +432,50 @@ impl Whisper {
             language = self.language_for(options);
         }
         Ok(Transcript::from_segments(segments, language))
+    }
+}
+
+impl Whisper {
+    /// The words of a segment from its text tokens: a token that begins with a space begins a
+    /// word; a word runs from its first token's start to its last token's end, kept inside the
+    /// segment and in order.
+    fn words_of(&self, seg: &whisper_rs::WhisperSegment<'_>, start: f64, end: f64) -> Vec<Word> {
+        let eot = self.ctx.token_eot();
+        let mut words: Vec<Word> = Vec::new();
+        let mut probs: Vec<f32> = Vec::new();
+        for i in 0..seg.n_tokens() {
+            let Some(token) = seg.get_token(i) else { continue };
+            let data = token.token_data();
+            if data.id >= eot {
+                continue; // timestamps and other special tokens
+            }
+            let Ok(piece) = token.to_str_lossy() else { continue };
+            let (t0, t1) = (data.t0 as f64 / 100.0, data.t1 as f64 / 100.0);
+            let (t0, t1) = (t0.clamp(start, end), t1.clamp(start, end));
+            let starts_word = piece.starts_with(' ') || words.is_empty();
+            if starts_word {
+                if let Some(last) = words.last_mut() {
+                    last.probability = probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+                }
+                probs.clear();
+                let t0 = words.last().map_or(t0, |w| t0.max(w.end));
+                words.push(Word {
+                    start: t0,
+                    end: t1.max(t0),
+                    word: piece.trim().to_owned(),
+                    probability: 0.0,
+                });
+            } else if let Some(last) = words.last_mut() {
+                last.word.push_str(&piece);
+                last.end = t1.max(last.end);
+            }
+            probs.push(data.p);
+        }
+        if let Some(last) = words.last_mut() {
+            last.probability = probs.iter().sum::<f32>() / probs.len().max(1) as f32;
+        }
+        words.retain(|w| !w.word.is_empty());
+        words
     }
 }
 
