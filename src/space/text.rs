@@ -1,0 +1,100 @@
+//! The text encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) through candle, as
+//! sentence-transformers runs it: WordPiece tokens truncated to 256, mean pooling over the
+//! attention mask, L2 normalisation.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::{Embedding, SpaceError};
+
+/// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (its sentence_bert_config):
+/// longer input is cut to this many tokens, [CLS] and [SEP] included.
+pub const MAX_TOKENS: usize = 256;
+/// Sentences per forward pass: padding grows with the batch's longest sentence, so batches stay
+/// modest; 32 is sentence-transformers' default too.
+const BATCH: usize = 32;
+
+pub struct TextEncoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+impl std::fmt::Debug for TextEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextEncoder").field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+impl TextEncoder {
+    /// Loads from a model folder holding `config.json`, `tokenizer.json` and
+    /// `model.safetensors` (the store's `minilm`).
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, SpaceError> {
+        let bad = |what: &str, detail: String| SpaceError::Model { path: dir.join(what), detail };
+        let config_text = std::fs::read_to_string(dir.join("config.json"))
+            .map_err(|e| bad("config.json", e.to_string()))?;
+        let config: Config =
+            serde_json::from_str(&config_text).map_err(|e| bad("config.json", e.to_string()))?;
+        let mut tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| bad("tokenizer.json", e.to_string()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
+            .map_err(|e| bad("tokenizer.json", e.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..PaddingParams::default()
+        }));
+        let weights = dir.join("model.safetensors");
+        // Read, not memory-mapped: mapping is `unsafe` in candle, and 90 MB is cheap to read.
+        let bytes = std::fs::read(&weights).map_err(|e| bad("model.safetensors", e.to_string()))?;
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
+            .map_err(|e| bad("model.safetensors", e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
+        Ok(Self { model, tokenizer, device: device.clone() })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// One unit vector per sentence, in order.
+    pub fn embed<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+        let mut out = Vec::with_capacity(sentences.len());
+        for batch in sentences.chunks(BATCH) {
+            out.extend(self.embed_batch(batch)?);
+        }
+        Ok(out)
+    }
+
+    pub fn embed_one(&self, sentence: &str) -> Result<Embedding, SpaceError> {
+        self.embed(&[sentence])?.pop().ok_or_else(|| SpaceError::Encode("no embedding came back".into()))
+    }
+
+    fn embed_batch<S: AsRef<str>>(&self, batch: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+        let texts: Vec<&str> = batch.iter().map(AsRef::as_ref).collect();
+        let encodings =
+            self.tokenizer.encode_batch(texts, true).map_err(|e| SpaceError::Encode(e.to_string()))?;
+        let rows = encodings.len();
+        let len = encodings.first().map_or(0, tokenizers::Encoding::len);
+        let flat = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
+        };
+        let tensor = |v: Vec<u32>| Tensor::from_vec(v, (rows, len), &self.device);
+        let ids = tensor(flat(tokenizers::Encoding::get_ids))?;
+        let types = tensor(flat(tokenizers::Encoding::get_type_ids))?;
+        let mask = tensor(flat(tokenizers::Encoding::get_attention_mask))?;
+        // [rows, len, 384]
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        // Mean over the real tokens only: [rows, len, 1] mask, summed hidden ÷ token count.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+        let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
+        let mean = summed.broadcast_div(&counts)?;
+        let rows: Vec<Vec<f32>> = mean.to_device(&Device::Cpu)?.to_vec2()?;
+        Ok(rows.into_iter().map(Embedding::normalised).collect())
+    }
+}
