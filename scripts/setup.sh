@@ -11,7 +11,7 @@ export GGML_NATIVE=${GGML_NATIVE:-OFF}   # portable whisper.cpp build
 # Tests: xvfb (the window headless), sox/unzip (evaluation data), pip (the model mirror).
 need_packages() {
   local wanted=(build-essential cmake pkg-config libclang-dev libasound2-dev
-    libxkbcommon-x11-0 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libvulkan1 mesa-vulkan-drivers
+    libxkbcommon-x11-0 libxkbcommon-dev libx11-xcb1 libxcursor1 libxi6 libxrandr2 libvulkan1 mesa-vulkan-drivers
     python3-pip "$@")
   local missing=()
   for p in "${wanted[@]}"; do

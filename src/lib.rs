@@ -3,6 +3,7 @@
 //! The binary is a thin CLI and window over these modules; tests drive the same code.
 
 pub mod audio;
+pub mod commands;
 pub mod engine;
 pub mod gui;
 pub mod model_store;

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use crossmodal::audio::Recorder;
 use crossmodal::audio::capture::{Capture, Captured, InputSource};
 use crossmodal::audio::vad::{Vad, VadEvent};
+use crossmodal::commands::action::Fired;
+use crossmodal::commands::{CommandSet, WatchedCommands};
 use crossmodal::engine::{AudioInput, Engine, Event, ModelStatus, Request, start_up_settled};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
 use crossmodal::speech::{self, export, export::Format};
@@ -71,11 +73,44 @@ enum Command {
         /// Show the words of an utterance on stderr while it is still being spoken.
         #[arg(long)]
         partial: bool,
+        /// Recognise these voice commands (TOML) and fire their actions.
+        #[arg(long)]
+        commands: Option<PathBuf>,
+        /// With --commands: say what each action would do instead of doing it.
+        #[arg(long, requires = "commands")]
+        dry_run: bool,
         #[command(flatten)]
         speech: SpeechArgs,
     },
     /// List audio input devices.
     Devices,
+    /// Voice commands: check a command file, match recordings against it.
+    Commands {
+        #[command(subcommand)]
+        command: CommandsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsCommand {
+    /// Decide which command each recording says (or none): transcript, decision, top-3 scores.
+    Match {
+        /// The command set (TOML); the built-in set when not given.
+        #[arg(long)]
+        commands: Option<PathBuf>,
+        /// One JSON object per file per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        speech: SpeechArgs,
+    },
+    /// Check a command file and list its commands.
+    Check {
+        /// The command set (TOML); the built-in set when not given.
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -113,6 +148,7 @@ impl SpeechArgs {
             threads: self.threads,
             short_audio_ctx: !self.full_window,
             word_timestamps: self.word_timestamps,
+            ..speech::Options::default()
         }
     }
 }
@@ -172,13 +208,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Transcribe { files, speech, format, output }) => {
             transcribe(store, &files, &speech, format, output.as_deref())
         }
-        Some(Command::Listen { input, device, record, speed, json, partial, speech }) => {
+        Some(Command::Listen { input, device, record, speed, json, partial, commands, dry_run, speech }) => {
             let source = match input {
                 Some(path) => InputSource::File { path, speed },
                 None => InputSource::Microphone { device },
             };
-            let output = ListenOutput { json, partial };
-            listen(store, &source, record.as_deref(), output, &speech)
+            let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
+            let output = ListenOutput { json, partial, dry_run };
+            listen(store, &source, record.as_deref(), output, commands, &speech)
+        }
+        Some(Command::Commands { command: CommandsCommand::Check { file } }) => {
+            let set = load_commands(file.as_deref())?;
+            println!("{}: {} commands", set.origin, set.len());
+            for c in &set.commands {
+                println!("  {} ({}) -> {:?}", c.name, c.phrases.join(" | "), c.action);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Commands { command: CommandsCommand::Match { commands, json, files, speech } }) => {
+            match_commands(store, &load_commands(commands.as_deref())?, &files, json, &speech)
         }
         Some(Command::Devices) => {
             let devices = crossmodal::audio::capture::input_devices()?;
@@ -191,6 +239,88 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn load_commands(path: Option<&Path>) -> anyhow::Result<CommandSet> {
+    Ok(match path {
+        Some(p) => CommandSet::load(p)?,
+        None => CommandSet::built_in(),
+    })
+}
+
+/// Waits for the engine to take a command set.
+fn set_commands(engine: &Engine, set: CommandSet) -> anyhow::Result<()> {
+    engine.send(Request::SetCommands(set));
+    loop {
+        match engine.recv().context("the inference engine stopped")? {
+            Event::CommandsReady { .. } => return Ok(()),
+            Event::Error(e) => anyhow::bail!(e),
+            _ => {}
+        }
+    }
+}
+
+fn match_commands(
+    store: ModelStore,
+    set: &CommandSet,
+    files: &[PathBuf],
+    json: bool,
+    args: &SpeechArgs,
+) -> anyhow::Result<ExitCode> {
+    model_store::spec(&args.model)?;
+    let engine = Engine::start(store, Arc::new(|| {}));
+    set_commands(&engine, set.clone())?;
+    let mut failed = false;
+    for file in files {
+        let tag = file.display().to_string();
+        engine.send(Request::MatchCommand {
+            model: args.model.clone(),
+            audio: AudioInput::File(file.clone()),
+            options: args.options(),
+            tag: tag.clone(),
+        });
+        let result = loop {
+            match engine.recv().context("the inference engine stopped")? {
+                Event::Matched { result, .. } => break result,
+                Event::Error(e) => eprintln!("error: {e}"),
+                _ => {}
+            }
+        };
+        match result {
+            Ok((d, took)) if json => {
+                let scores: Vec<_> = d.scores.iter().take(3).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": tag, "transcript": d.transcript, "command": d.command, "scores": scores,
+                        "rejected": d.rejected, "ms": took.as_secs_f64() * 1000.0,
+                    })
+                );
+            }
+            Ok((d, took)) => {
+                println!("{tag}");
+                println!("  heard:    {}", if d.transcript.is_empty() { "(nothing)" } else { &d.transcript });
+                match (&d.command, &d.rejected) {
+                    (Some(c), _) => println!("  command:  {c}"),
+                    (None, Some(why)) => println!("  command:  no match ({why})"),
+                    (None, None) => println!("  command:  no match"),
+                }
+                for s in d.scores.iter().take(3) {
+                    let sound = s.sound.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+                    println!(
+                        "  {:.3}  {}  (meaning {:.3}, form {:.3}, sound {sound})",
+                        s.score, s.command, s.meaning, s.form
+                    );
+                }
+                println!("  decided in {} ms", took.as_millis());
+            }
+            Err(e) => {
+                eprintln!("error: {tag}: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn human(bytes: u64) -> String {
@@ -309,7 +439,7 @@ fn status(store: ModelStore) -> ExitCode {
                 statuses.insert(name, status);
             }
             Some(Event::Error(e)) => eprintln!("error: {e}"),
-            Some(Event::Transcribed { .. } | Event::Progress { .. }) => {}
+            Some(_) => {}
             None => break,
         }
     }
@@ -397,6 +527,54 @@ fn transcribe(
 struct ListenOutput {
     json: bool,
     partial: bool,
+    dry_run: bool,
+}
+
+/// Reports a live decision and fires its command's action; a failing action is reported and
+/// listening goes on.
+fn act(
+    d: &crossmodal::commands::Decision,
+    commands: Option<&WatchedCommands>,
+    start: f64,
+    took: Duration,
+    output: ListenOutput,
+) {
+    let ms = took.as_millis();
+    let Some(name) = &d.command else {
+        if output.json {
+            println!(
+                "{}",
+                serde_json::json!({ "start": start, "transcript": d.transcript, "command": null })
+            );
+        } else {
+            println!("[{start:7.2}s] {} -> no match", d.transcript);
+        }
+        return;
+    };
+    let score = d.scores.first().map_or(0.0, |s| s.score);
+    let fired = Fired { command: name, transcript: &d.transcript, score };
+    let action = commands.and_then(|c| c.set().commands.iter().find(|c| &c.name == name)).map(|c| &c.action);
+    let Some(action) = action else { return };
+    if output.json {
+        println!(
+            "{}",
+            serde_json::json!({ "start": start, "transcript": d.transcript, "command": name, "score": score,
+                "action": action.describe(&fired), "dry_run": output.dry_run, "ms": ms })
+        );
+    } else {
+        println!("[{start:7.2}s] {} -> {name} ({score:.2}, {ms} ms)", d.transcript);
+    }
+    if output.dry_run {
+        if !output.json {
+            println!("           would {}", action.describe(&fired));
+        }
+        return;
+    }
+    match action.fire(&fired) {
+        Ok(line) if !output.json => println!("           {line}"),
+        Ok(_) => {}
+        Err(e) => eprintln!("error: {e}"),
+    }
 }
 
 /// How often a partial transcript of the utterance in progress is asked for.
@@ -408,13 +586,18 @@ fn listen(
     source: &InputSource,
     record: Option<&Path>,
     output: ListenOutput,
+    mut commands: Option<WatchedCommands>,
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
     model_store::spec(&args.model)?;
+    let engine = Engine::start(store, Arc::new(|| {}));
+    if let Some(c) = &commands {
+        set_commands(&engine, c.set().clone())?;
+        eprintln!("{} commands from {}", c.set().len(), c.path().display());
+    }
     let mut capture = Capture::start(source)?;
     eprintln!("listening to {} (Ctrl+C stops)", capture.name);
     let mut recorder = record.map(Recorder::create).transpose()?;
-    let engine = Engine::start(store, Arc::new(|| {}));
     let mut vad = Vad::new();
     let mut pending = std::collections::BTreeMap::new();
     let mut next_id = 0u64;
@@ -439,15 +622,26 @@ fn listen(
                 }
             }
         }
+        if let Some(watched) = commands.as_mut() {
+            match watched.reload_if_changed() {
+                Some(Ok(set)) => {
+                    eprintln!("reloaded {} ({} commands)", set.origin, set.len());
+                    set_commands(&engine, set.clone())?;
+                }
+                Some(Err(e)) => eprintln!("error: {e} (still using the previous commands)"),
+                None => {}
+            }
+        }
         for event in events {
             if let VadEvent::Utterance { samples, start } = event {
                 let end = start + samples.len() as f64 / f64::from(crossmodal::audio::SAMPLE_RATE);
                 pending.insert(next_id, (start, end));
-                engine.send(Request::Transcribe {
-                    model: args.model.clone(),
-                    audio: AudioInput::Samples(samples),
-                    options: args.options(),
-                    tag: next_id.to_string(),
+                let (model, options, tag) = (args.model.clone(), args.options(), next_id.to_string());
+                let audio = AudioInput::Samples(samples);
+                engine.send(if commands.is_some() {
+                    Request::MatchCommand { model, audio, options, tag }
+                } else {
+                    Request::Transcribe { model, audio, options, tag }
                 });
                 next_id += 1;
             }
@@ -489,6 +683,19 @@ fn listen(
                             println!("{}", serde_json::json!({ "start": start, "end": end, "text": t.text }));
                         }
                         Ok(t) => println!("[{start:7.2}s] {}", t.text),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                Event::Matched { tag, result } => {
+                    let Some((start, _)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id)) else {
+                        continue;
+                    };
+                    match result {
+                        Ok((d, _)) if d.transcript.is_empty() => {}
+                        Ok((d, took)) => act(&d, commands.as_ref(), start, took, output),
                         Err(e) => {
                             eprintln!("error: {e}");
                             failed = true;

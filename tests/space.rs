@@ -14,8 +14,9 @@ fn encoder() -> TextEncoder {
 }
 
 fn reference() -> Vec<(String, Vec<f32>)> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_reference.json"))
-        .expect("fixture");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/minilm_reference.json"))
+            .expect("fixture");
     let json: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
     json["sentences"]
         .as_array()
@@ -23,7 +24,10 @@ fn reference() -> Vec<(String, Vec<f32>)> {
         .iter()
         .map(|s| {
             let e = s["embedding"].as_array().expect("embedding");
-            (s["text"].as_str().expect("text").to_owned(), e.iter().map(|x| x.as_f64().expect("f") as f32).collect())
+            (
+                s["text"].as_str().expect("text").to_owned(),
+                e.iter().map(|x| x.as_f64().expect("f") as f32).collect(),
+            )
         })
         .collect()
 }

@@ -13,7 +13,9 @@ use candle_core::Device;
 
 pub use device::DeviceInfo;
 
+use crate::commands::{CommandSet, Decision, Matcher, matcher};
 use crate::model_store::{self, ModelSpec, ModelStore, Role};
+use crate::space::TextEncoder;
 use crate::speech::{self, Transcript, Whisper};
 
 /// What the engine knows of one model.
@@ -65,15 +67,43 @@ pub enum Request {
         options: speech::Options,
         tag: String,
     },
+    /// Use this command set from now on (loads the text encoder if needed); answered by
+    /// `Event::CommandsReady` or an `Event::Error`.
+    SetCommands(CommandSet),
+    /// Decide which command an utterance meant; answered by `Event::Matched`.
+    MatchCommand {
+        model: String,
+        audio: AudioInput,
+        options: speech::Options,
+        tag: String,
+    },
     Shutdown,
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
     Device(DeviceInfo),
-    Model { name: &'static str, status: ModelStatus },
-    Progress { tag: String, fraction: f32 },
-    Transcribed { tag: String, result: Result<Transcript, String> },
+    Model {
+        name: &'static str,
+        status: ModelStatus,
+    },
+    Progress {
+        tag: String,
+        fraction: f32,
+    },
+    Transcribed {
+        tag: String,
+        result: Result<Transcript, String>,
+    },
+    CommandsReady {
+        origin: String,
+        commands: usize,
+    },
+    /// A decision and how long it took from having the audio to deciding.
+    Matched {
+        tag: String,
+        result: Result<(Decision, std::time::Duration), String>,
+    },
     Error(String),
 }
 
@@ -86,12 +116,13 @@ pub enum AudioInput {
 
 /// Models the engine holds once loaded.
 #[derive(Default)]
-// The encoders that read the text and image models arrive with the voice-command and image
-// issues; until then the engine loads them to prove the files and reports their device.
+// The image encoders arrive with the image issue; until then the engine loads their weights to
+// prove the files and reports their device.
 #[allow(dead_code)]
 struct Loaded {
     whisper: BTreeMap<&'static str, Whisper>,
-    text: Option<(candle_transformers::models::bert::BertModel, tokenizers::Tokenizer)>,
+    text: Option<TextEncoder>,
+    matcher: Option<Matcher>,
     image_lite: Option<Vec<(String, candle_core::Tensor)>>,
     clip: Option<std::collections::HashMap<String, candle_core::Tensor>>,
 }
@@ -198,6 +229,16 @@ fn run(
                 let result = transcribe(store, &model, &job, &device, &info, &mut loaded, &emit);
                 emit(Event::Transcribed { tag, result });
             }
+            Request::SetCommands(set) => match build_matcher(store, &set, &device, &info, &mut loaded, &emit)
+            {
+                Ok(()) => emit(Event::CommandsReady { origin: set.origin.clone(), commands: set.len() }),
+                Err(e) => emit(Event::Error(format!("{}: {e}", set.origin))),
+            },
+            Request::MatchCommand { model, audio, options, tag } => {
+                let result =
+                    match_command(store, &model, &audio, &options, &device, &info, &mut loaded, &emit);
+                emit(Event::Matched { tag, result });
+            }
             Request::LoadDefaults => {
                 for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
                     // A failure shows in the model's status; the others still load.
@@ -241,6 +282,59 @@ fn transcribe(
     result.map_err(|e| e.to_string())
 }
 
+/// Loads the text encoder if needed and embeds the command set's phrases.
+fn build_matcher(
+    store: &ModelStore,
+    set: &CommandSet,
+    device: &Device,
+    info: &DeviceInfo,
+    loaded: &mut Loaded,
+    emit: &dyn Fn(Event),
+) -> Result<(), String> {
+    if loaded.text.is_none() {
+        load(store, model_store::spec("minilm").map_err(|e| e.to_string())?, device, info, loaded, emit)?;
+    }
+    let encoder = loaded.text.as_ref().ok_or("the text encoder could not be loaded")?;
+    loaded.matcher = Some(Matcher::new(set, encoder, matcher::CALIBRATED).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn match_command(
+    store: &ModelStore,
+    model: &str,
+    audio: &AudioInput,
+    options: &speech::Options,
+    device: &Device,
+    info: &DeviceInfo,
+    loaded: &mut Loaded,
+    emit: &dyn Fn(Event),
+) -> Result<(Decision, std::time::Duration), String> {
+    let spec = model_store::spec(model).map_err(|e| e.to_string())?;
+    if !matches!(spec.role, Role::Speech | Role::SpeechMultilingual) {
+        return Err(format!("{model} is not a speech model"));
+    }
+    if !loaded.whisper.contains_key(spec.name) {
+        load(store, spec, device, info, loaded, emit)?;
+    }
+    let decoded;
+    let samples = match audio {
+        AudioInput::Samples(s) => s.as_slice(),
+        AudioInput::File(path) => {
+            decoded = crate::audio::decode_file(path).map_err(|e| e.to_string())?;
+            decoded.samples.as_slice()
+        }
+    };
+    let (Some(whisper), Some(encoder), Some(matcher)) =
+        (loaded.whisper.get(spec.name), loaded.text.as_ref(), loaded.matcher.as_ref())
+    else {
+        return Err("no command set is loaded".into());
+    };
+    let start = std::time::Instant::now();
+    let decision = matcher.recognise(whisper, encoder, samples, options).map_err(|e| e.to_string())?;
+    Ok((decision, start.elapsed()))
+}
+
 /// Loads a model and reports its status; returns the reason when it fails.
 fn load(
     store: &ModelStore,
@@ -281,17 +375,10 @@ fn load_model(
             Ok(where_)
         }
         Role::Text => {
-            use candle_transformers::models::bert::{BertModel, Config};
-            let config: Config = std::fs::read(dir.join("config.json"))
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("config.json: {e}")))?;
-            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
-            let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
-            let model = BertModel::load(vb, &config).map_err(|e| e.to_string())?;
-            let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json"))
-                .map_err(|e| format!("tokenizer.json: {e}"))?;
-            loaded.text = Some((model, tokenizer));
-            Ok(on(device))
+            let encoder = TextEncoder::load(&dir, device).map_err(|e| e.to_string())?;
+            let where_ = on(encoder.device());
+            loaded.text = Some(encoder);
+            Ok(where_)
         }
         Role::ImageLite => {
             let tensors = crate::space::pth::read_legacy(&path).map_err(|e| e.to_string())?;

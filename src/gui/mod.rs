@@ -58,7 +58,10 @@ impl CrossmodalApp {
                 Event::Model { name, status } => {
                     self.models.insert(name, status);
                 }
-                Event::Transcribed { .. } | Event::Progress { .. } => {}
+                Event::Transcribed { .. }
+                | Event::Progress { .. }
+                | Event::CommandsReady { .. }
+                | Event::Matched { .. } => {}
                 Event::Error(e) => self.notices.push(e),
             }
         }

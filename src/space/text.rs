@@ -39,8 +39,8 @@ impl TextEncoder {
             .map_err(|e| bad("config.json", e.to_string()))?;
         let config: Config =
             serde_json::from_str(&config_text).map_err(|e| bad("config.json", e.to_string()))?;
-        let mut tokenizer =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| bad("tokenizer.json", e.to_string()))?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| bad("tokenizer.json", e.to_string()))?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..TruncationParams::default() }))
             .map_err(|e| bad("tokenizer.json", e.to_string()))?;
@@ -63,11 +63,20 @@ impl TextEncoder {
 
     /// One unit vector per sentence, in order.
     pub fn embed<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Vec<Embedding>, SpaceError> {
-        let mut out = Vec::with_capacity(sentences.len());
-        for batch in sentences.chunks(BATCH) {
-            out.extend(self.embed_batch(batch)?);
+        // Longest first, as sentence-transformers does: a batch of like lengths wastes little
+        // on padding. The answers go back in the caller's order.
+        let mut order: Vec<usize> = (0..sentences.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(sentences[i].as_ref().len()));
+        let mut out: Vec<Option<Embedding>> = vec![None; sentences.len()];
+        for batch in order.chunks(BATCH) {
+            let texts: Vec<&str> = batch.iter().map(|&i| sentences[i].as_ref()).collect();
+            for (&i, e) in batch.iter().zip(self.embed_batch(&texts)?) {
+                out[i] = Some(e);
+            }
         }
-        Ok(out)
+        out.into_iter()
+            .map(|e| e.ok_or_else(|| SpaceError::Encode("an embedding is missing".into())))
+            .collect()
     }
 
     pub fn embed_one(&self, sentence: &str) -> Result<Embedding, SpaceError> {

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState, WhisperTokenId,
+};
 
 use crate::audio::{AudioReader, SAMPLE_RATE, vad};
 
@@ -95,6 +97,8 @@ pub struct Options {
     /// Shrink the encoder's window for clips shorter than 20 s (see `SHORT_AUDIO_CTX_PAD_SECS`):
     /// two to three times faster at the same accuracy on the public set.
     pub short_audio_ctx: bool,
+    /// Seconds of window kept past the clip's end when the window is cut.
+    pub window_margin_secs: f64,
     /// Times for each word as well as each segment.
     pub word_timestamps: bool,
 }
@@ -107,6 +111,7 @@ impl Default for Options {
             prompt: None,
             threads: default_threads(),
             short_audio_ctx: true,
+            window_margin_secs: SHORT_AUDIO_CTX_PAD_SECS,
             word_timestamps: false,
         }
     }
@@ -127,7 +132,7 @@ const MIN_INPUT_SECS: f64 = 1.1;
 /// of margin tiny.en keeps its WER (6.93 %) at 0.117× real time instead of 0.326×, and base
 /// improves (5.94 → 4.95 %) at 0.237× instead of 0.565×. With 1 s of margin tiny.en fell apart
 /// (70 % WER: loops and misheard cards), so the margin is generous on purpose.
-const SHORT_AUDIO_CTX_PAD_SECS: f64 = 10.0;
+pub const SHORT_AUDIO_CTX_PAD_SECS: f64 = 10.0;
 const FULL_AUDIO_CTX: i32 = 1500;
 /// A segment whose no-speech probability is above this *and* whose tokens average a log
 /// probability below `LOW_LOGPROB` is a hallucination over silence or noise ("Thank you.");
@@ -246,7 +251,97 @@ impl Whisper {
     /// Transcribes 16 kHz mono samples (up to a few minutes; use `transcribe_file` for more).
     pub fn transcribe(&self, samples: &[f32], options: &Options) -> Result<Transcript, SpeechError> {
         self.check(options)?;
-        self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)
+        Ok(self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)?.0)
+    }
+
+    /// Transcribes, then asks Whisper how likely each phrase `pick` chooses (given the
+    /// transcript) is as the text of this audio, reusing the encoder's pass. Each phrase gets the
+    /// geometric mean of its tokens' probabilities, the end of the text included, under teacher
+    /// forcing; it is tried as written and with digits for number words (as Whisper writes
+    /// them), capitalised, and keeps its best. Silence gives no text and no scores.
+    pub fn transcribe_scoring(
+        &self,
+        samples: &[f32],
+        options: &Options,
+        pick: impl FnOnce(&Transcript) -> Vec<String>,
+    ) -> Result<(Transcript, Vec<f32>), SpeechError> {
+        self.check(options)?;
+        let (transcript, state) =
+            self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)?;
+        let Some(mut state) = state else { return Ok((transcript, Vec::new())) };
+        let phrases = pick(&transcript);
+        let scores = self.phrase_scores(&mut state, &phrases, &transcript.text, options)?;
+        Ok((transcript, scores))
+    }
+
+    /// Teacher-forced scores of `phrases` on a state whose encoder has run. whisper.cpp hands
+    /// back only the last position's logits, so each token is one decoder step; phrases are
+    /// sorted so that shared beginnings ("seven of …") are decoded once, the key-value cache
+    /// holding the shared part.
+    fn phrase_scores(
+        &self,
+        state: &mut WhisperState,
+        phrases: &[String],
+        heard: &str,
+        options: &Options,
+    ) -> Result<Vec<f32>, SpeechError> {
+        let err = |e: whisper_rs::WhisperError| SpeechError::Transcribe(e.to_string());
+        let threads = options.threads.max(1);
+        let mut prefix = vec![self.ctx.token_sot()];
+        if self.is_multilingual() {
+            let lang = whisper_rs::get_lang_id(&self.language_for(options)).unwrap_or(0);
+            prefix.extend([self.ctx.token_lang(lang), self.ctx.token_transcribe()]);
+        }
+        prefix.push(self.ctx.token_not());
+        let ends: Vec<WhisperTokenId> = std::iter::once(self.ctx.token_eot())
+            .chain([".", "!", "?"].iter().filter_map(|p| single_token(&self.ctx, p)))
+            .collect();
+        // (phrase index, tokens) for every written form of every phrase.
+        let mut forms: Vec<(usize, Vec<WhisperTokenId>)> = Vec::new();
+        for (i, phrase) in phrases.iter().enumerate() {
+            let digits = crate::commands::similarity::with_digits(phrase);
+            let written = digits.as_deref().unwrap_or(phrase);
+            let styled = styled_like(written, heard);
+            for form in std::iter::once(phrase.as_str()).chain(digits.as_deref()).chain(styled.as_deref()) {
+                let text = format!(" {}", capitalised(form.trim()));
+                let tokens = self.ctx.tokenize(&text, 64).map_err(err)?;
+                if !tokens.is_empty() {
+                    forms.push((i, tokens));
+                }
+            }
+        }
+        forms.sort_by(|a, b| a.1.cmp(&b.1));
+        let log_softmax = |state: &WhisperState| -> Result<Vec<f32>, SpeechError> {
+            let logits = state.get_logits().map_err(err)?;
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_sum = logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln() + max;
+            Ok(logits.iter().map(|l| l - log_sum).collect())
+        };
+        // One token per call: for a longer batch whisper.cpp keeps the last token's logits in
+        // the batch's last row, while `get_logits` reads the first.
+        for (i, &t) in prefix.iter().enumerate() {
+            state.decode(&[t], i, threads).map_err(err)?;
+        }
+        // stack[d]: log-probabilities of the token at depth d, given the tokens before it.
+        let mut stack = vec![log_softmax(state)?];
+        let mut previous: &[WhisperTokenId] = &[];
+        let mut best = vec![f32::NEG_INFINITY; phrases.len()];
+        for (i, tokens) in &forms {
+            let shared = previous.iter().zip(tokens).take_while(|(a, b)| a == b).count();
+            stack.truncate(shared + 1);
+            for (depth, &token) in tokens.iter().enumerate().skip(shared) {
+                state.decode(&[token], prefix.len() + depth, threads).map_err(err)?;
+                stack.push(log_softmax(state)?);
+            }
+            let token_logp: f32 = tokens.iter().enumerate().map(|(d, &t)| stack[d][t as usize]).sum();
+            let after = &stack[tokens.len()];
+            let end_logp =
+                ends.iter().map(|&t| after[t as usize].exp()).sum::<f32>().max(f32::MIN_POSITIVE).ln();
+            let mean = (token_logp + end_logp) / (tokens.len() + 1) as f32;
+            best[*i] = best[*i].max(mean.exp());
+            previous = tokens;
+        }
+        Ok(best.into_iter().map(|b| if b.is_finite() { b } else { 0.0 }).collect())
     }
 
     /// One whisper.cpp pass over `samples`.
@@ -257,10 +352,10 @@ impl Whisper {
         prompt_override: Option<&str>,
         cancel: &Arc<AtomicBool>,
         progress: Option<&Progress>,
-    ) -> Result<Transcript, SpeechError> {
+    ) -> Result<(Transcript, Option<WhisperState>), SpeechError> {
         let language = self.language_for(options);
         let Some(speech_at) = vad::speech_start(samples) else {
-            return Ok(Transcript { language, ..Transcript::default() });
+            return Ok((Transcript { language, ..Transcript::default() }, None));
         };
         // Leading silence is cut: Whisper's timestamps are coarse and would put the first
         // segment at the start of the window, however late the speaker begins.
@@ -277,18 +372,18 @@ impl Whisper {
         let prompt = prompt_override.or(options.prompt.as_deref());
         let clip_secs = round_ms(samples.len() as f64 / f64::from(SAMPLE_RATE));
         let pass = Pass { input, clip_secs, options, prompt, cancel, progress };
-        let mut result = self.decode(&pass, false)?;
+        let (mut result, mut state) = self.decode(&pass, false)?;
         // A looping decode ("go forward, go forward, go forward…") compresses far better than
         // speech does; OpenAI's reference decoder retries such output, and so does this one,
         // deterministically, with beam search.
         if result.segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO) {
-            result = self.decode(&pass, true)?;
+            (result, state) = self.decode(&pass, true)?;
         }
         result.segments = result.segments.into_iter().map(|s| s.shifted(lead)).collect();
-        Ok(result)
+        Ok((result, Some(state)))
     }
 
-    fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<Transcript, SpeechError> {
+    fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<(Transcript, WhisperState), SpeechError> {
         let options = pass.options;
         let language = self.language_for(options);
         let err = |e: whisper_rs::WhisperError| SpeechError::Transcribe(e.to_string());
@@ -316,7 +411,7 @@ impl Whisper {
         }
         let secs = pass.input.len() as f64 / f64::from(SAMPLE_RATE);
         if options.short_audio_ctx && secs < 30.0 {
-            params.set_audio_ctx(audio_ctx_for(secs));
+            params.set_audio_ctx(audio_ctx_for(secs, options.window_margin_secs));
         }
         let cancel_flag = Arc::clone(pass.cancel);
         // whisper-rs 0.16's `set_abort_callback_safe` casts its user data to the closure's own
@@ -349,7 +444,7 @@ impl Whisper {
             let words = if options.word_timestamps { self.words_of(&seg, start, end) } else { Vec::new() };
             segments.push(Segment { start, end, text, words });
         }
-        Ok(Transcript::from_segments(segments, detected))
+        Ok((Transcript::from_segments(segments, detected), state))
     }
 
     /// Transcribes a file of any length in bounded memory, `CHUNK_SECS` at a time; `progress`
@@ -392,7 +487,7 @@ impl Whisper {
                 })
             });
             let prompt = segments.last().map(|s| s.text.clone());
-            let part = self.run(
+            let (part, _) = self.run(
                 &carried,
                 options,
                 prompt.as_deref().or(options.prompt.as_deref()),
@@ -479,13 +574,55 @@ impl Whisper {
     }
 }
 
+/// The id of a text that is one token, if it is.
+fn single_token(ctx: &WhisperContext, text: &str) -> Option<WhisperTokenId> {
+    match ctx.tokenize(text, 4).ok()?.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The phrase written in the transcript's style when both have as many words: each word takes
+/// the transcript word's capital and the punctuation around it ("8 of spades 4 of clubs" heard
+/// as "8 of spades, 4 of close." → "8 of spades, 4 of clubs."). Whisper punctuates as it
+/// pleases, and a phrase scored without its commas would pay for them.
+fn styled_like(phrase: &str, heard: &str) -> Option<String> {
+    let ours: Vec<&str> = phrase.split_whitespace().collect();
+    let theirs: Vec<&str> = heard.split_whitespace().collect();
+    if ours.len() != theirs.len() || ours.is_empty() {
+        return None;
+    }
+    let styled: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(w, t)| {
+            let core_start = t.find(char::is_alphanumeric).unwrap_or(0);
+            let core_end = t
+                .rfind(char::is_alphanumeric)
+                .map_or(t.len(), |i| i + t[i..].chars().next().map_or(1, char::len_utf8));
+            let mut word = w.to_string();
+            if t[core_start..].starts_with(char::is_uppercase) {
+                word = capitalised(&word);
+            }
+            format!("{}{word}{}", &t[..core_start], &t[core_end..])
+        })
+        .collect();
+    let styled = styled.join(" ");
+    (styled != phrase).then_some(styled)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
 fn round_ms(secs: f64) -> f64 {
     (secs * 1000.0).round() / 1000.0
 }
 
 /// The encoder window for a clip of `secs` seconds.
-pub fn audio_ctx_for(secs: f64) -> i32 {
-    let frames = ((secs.max(0.0) + SHORT_AUDIO_CTX_PAD_SECS) * 50.0).ceil() as u32;
+pub fn audio_ctx_for(secs: f64, margin_secs: f64) -> i32 {
+    let frames = ((secs.max(0.0) + margin_secs.max(0.0)) * 50.0).ceil() as u32;
     i32::try_from(frames.div_ceil(64) * 64).map_or(FULL_AUDIO_CTX, |f| f.min(FULL_AUDIO_CTX))
 }
 
@@ -519,8 +656,8 @@ mod tests {
 
     #[test]
     fn audio_ctx_shrinks_for_short_clips_and_caps_at_the_full_window() {
-        assert_eq!(audio_ctx_for(2.0), 640);
-        assert_eq!(audio_ctx_for(10.0), 1024);
-        assert_eq!(audio_ctx_for(21.0), 1500);
+        assert_eq!(audio_ctx_for(2.0, SHORT_AUDIO_CTX_PAD_SECS), 640);
+        assert_eq!(audio_ctx_for(10.0, SHORT_AUDIO_CTX_PAD_SECS), 1024);
+        assert_eq!(audio_ctx_for(21.0, SHORT_AUDIO_CTX_PAD_SECS), 1500);
     }
 }

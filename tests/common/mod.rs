@@ -143,3 +143,21 @@ pub fn run_measuring_rss(cmd: &mut Command) -> (Output, u64) {
     sampler.join().expect("sampler");
     (out, peak.load(std::sync::atomic::Ordering::Relaxed))
 }
+
+/// The public set's command set, as shared/eval's README defines it: each command clip's
+/// reference text is a command, and so is every card "RANK of SUIT" and every RANK alone from
+/// `speech/cards.gram`.
+pub fn eval_command_set() -> crossmodal::commands::CommandSet {
+    use crossmodal::commands::{CommandSet, grammar};
+    let dir = eval_dir();
+    let gram = std::fs::read_to_string(dir.join("speech/cards.gram")).expect("cards.gram");
+    let ranks = grammar::rule_alternatives(&gram, "rank").expect("ranks");
+    let suits = grammar::rule_alternatives(&gram, "suits").expect("suits");
+    let mut phrases: Vec<String> =
+        speech_clips().into_iter().filter(|c| c.kind == "command").map(|c| c.text).collect();
+    for r in &ranks {
+        phrases.extend(suits.iter().map(|s| format!("{r} of {s}")));
+    }
+    phrases.extend(ranks);
+    CommandSet::from_phrases(&phrases, "the public set's commands")
+}

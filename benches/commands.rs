@@ -1,0 +1,205 @@
+//! Voice commands on the public set: accuracy, false accepts, latency, and the calibration of
+//! the matcher; text-encoder throughput beside sentence-transformers.
+//!
+//!     cargo bench --bench commands
+//!
+//! Command set: shared/eval's (each command clip's text, every card of `cards.gram`, every
+//! rank). Latency is from having the utterance's audio (the end of the utterance) to the
+//! decision: transcription, Whisper's scoring of the shortlist and the fusion, tiny.en, 2
+//! threads, warm models, median of 3. The calibration sweep recomputes the fused score for
+//! every weighting on a 0.1 grid and prints, for the weighting with the widest gap between the
+//! worst command clip and the best-scoring read sentence, the thresholds and margins that get
+//! every clip right with no false accept. Throughput: sentences per second through the text
+//! encoder (batches of 32, 2 threads); when `$CROSSMODAL_PYTHON` has sentence-transformers, the
+//! same sentences through it in the same run.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use crossmodal::commands::matcher::{self, Decision};
+use crossmodal::commands::{Matcher, similarity};
+use crossmodal::model_store::{self, ModelStore};
+use crossmodal::space::TextEncoder;
+use crossmodal::speech::{Options, Whisper};
+
+const THREADS: usize = 2;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let store = ModelStore::from_env().expect("store");
+    let whisper_spec = model_store::spec("whisper-tiny.en").expect("spec");
+    let whisper =
+        Whisper::load(&store.open_checked(whisper_spec).expect("tiny.en installed"), false).expect("loads");
+    let minilm = model_store::spec("minilm").expect("spec");
+    store.open_checked(minilm).expect("minilm installed");
+    let device = candle_core::Device::Cpu;
+    let encoder = TextEncoder::load(&store.model_dir(minilm), &device).expect("loads");
+    let set = common::eval_command_set();
+    let matcher = Matcher::new(&set, &encoder, matcher::CALIBRATED).expect("matcher");
+    let mut options = Options { language: "en".into(), threads: THREADS, ..Options::default() };
+    if let Some(m) = std::env::var("CROSSMODAL_BENCH_MARGIN").ok().and_then(|m| m.parse().ok()) {
+        options.window_margin_secs = m;
+    }
+    println!("encoder window: clip + {} s", options.window_margin_secs);
+    println!("{} commands; settings {:?}", set.len(), matcher.settings);
+    println!();
+    println!("| clip | kind | seconds | transcribe ms | decide ms | decision | right |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut rows: Vec<(common::Clip, Decision)> = Vec::new();
+    let mut latencies = Vec::new();
+    for clip in common::speech_clips() {
+        let samples = crossmodal::audio::decode_file(&clip.path).expect("decodes").samples;
+        let secs = samples.len() as f64 / 16_000.0;
+        let _ = matcher.recognise(&whisper, &encoder, &samples, &options); // warm-up
+        let mut t_transcribe = Vec::new();
+        let mut t_decide = Vec::new();
+        let mut decision = None;
+        for _ in 0..3 {
+            let start = Instant::now();
+            let _ = whisper.transcribe(&samples, &options).expect("transcribes");
+            t_transcribe.push(start.elapsed());
+            let start = Instant::now();
+            decision = Some(matcher.recognise(&whisper, &encoder, &samples, &options).expect("decides"));
+            t_decide.push(start.elapsed());
+        }
+        let decision = decision.expect("ran");
+        let decide = median(t_decide);
+        let right = if clip.kind == "command" {
+            decision.command.as_deref() == Some(clip.text.as_str())
+        } else {
+            decision.command.is_none()
+        };
+        if clip.kind == "command" || (1.0..=3.0).contains(&secs) {
+            latencies.push((secs, decide));
+        }
+        println!(
+            "| {} | {} | {secs:.2} | {} | {} | {} | {} |",
+            clip.path.file_name().and_then(|f| f.to_str()).unwrap_or("?"),
+            clip.kind,
+            median(t_transcribe).as_millis(),
+            decide.as_millis(),
+            decision.command.as_deref().unwrap_or("no match"),
+            if right { "yes" } else { "NO" }
+        );
+        rows.push((clip, decision));
+    }
+    let commands = rows.iter().filter(|(c, _)| c.kind == "command").count();
+    let right = rows
+        .iter()
+        .filter(|(c, d)| c.kind == "command" && d.command.as_deref() == Some(c.text.as_str()))
+        .count();
+    let false_accepts = rows.iter().filter(|(c, d)| c.kind != "command" && d.command.is_some()).count();
+    let short: Vec<Duration> =
+        latencies.iter().filter(|(s, _)| (1.0..=3.0).contains(s)).map(|(_, d)| *d).collect();
+    println!();
+    println!("top-1 accuracy on command clips: {right}/{commands}");
+    println!("false accepts on read sentences: {false_accepts}/{}", rows.len() - commands);
+    if !short.is_empty() {
+        println!(
+            "latency, end of utterance to decision, 1–3 s utterances: median {} ms, worst {} ms ({} clips)",
+            median(short.clone()).as_millis(),
+            short.iter().max().map_or(0, Duration::as_millis),
+            short.len()
+        );
+    }
+    calibrate(&rows);
+    throughput(&encoder, &store.model_dir(minilm), &set);
+}
+
+/// The separation a weighting gives on the clips: (lowest score of a right answer, highest
+/// best score of a read sentence, smallest margin of a right answer over its runner-up); a
+/// command clip answered wrongly gives -inf for the first and last.
+fn separation(rows: &[(common::Clip, Decision)], w: [f32; 3]) -> (f32, f32, f32) {
+    let fuse = |s: &matcher::Score| w[0] * s.meaning + w[1] * s.form + w[2] * s.sound.unwrap_or(0.0);
+    let (mut worst_right, mut best_wrong, mut min_margin) = (f32::INFINITY, 0.0f32, f32::INFINITY);
+    for (clip, d) in rows {
+        let mut fused: Vec<(f32, &str)> = d.scores.iter().map(|s| (fuse(s), s.command.as_str())).collect();
+        fused.sort_by(|x, y| y.0.total_cmp(&x.0));
+        let top = fused.first().copied().unwrap_or((0.0, ""));
+        let second = fused.get(1).map_or(0.0, |s| s.0);
+        if clip.kind != "command" {
+            best_wrong = best_wrong.max(top.0);
+        } else if top.1 == clip.text {
+            worst_right = worst_right.min(top.0);
+            min_margin = min_margin.min(top.0 - second);
+        } else {
+            (worst_right, min_margin) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+        }
+    }
+    (worst_right, best_wrong, min_margin)
+}
+
+/// Sweeps the weights on a 0.1 grid, each at least 0.2 so that all three signals count (meaning
+/// carries paraphrases this set does not test), and picks the one that best separates right
+/// answers from read sentences and from runners-up. The threshold to use is the middle of the
+/// gap, the margin half the smallest winning margin.
+fn calibrate(rows: &[(common::Clip, Decision)]) {
+    let mut best: Option<([f32; 3], (f32, f32, f32))> = None;
+    for a in 2..=6 {
+        for b in 2..=(8 - a) {
+            let w = [a as f32 / 10.0, b as f32 / 10.0, (10 - a - b) as f32 / 10.0];
+            let sep = separation(rows, w);
+            let quality = |(right, wrong, margin): (f32, f32, f32)| (right - wrong).min(2.0 * margin);
+            if best.is_none_or(|(_, b)| quality(sep) > quality(b)) {
+                best = Some((w, sep));
+            }
+        }
+    }
+    let current = matcher::CALIBRATED;
+    println!();
+    let (right, wrong, margin) = separation(rows, current.weights);
+    println!(
+        "in use {current:?}: right answers score ≥ {right:.3}, read sentences ≤ {wrong:.3}, right answers win by ≥ {margin:.3}"
+    );
+    if let Some((w, (right, wrong, margin))) = best {
+        println!(
+            "calibration: best weights {w:?} (meaning, form, sound): right answers score ≥ {right:.3}, read sentences ≤ {wrong:.3}, right answers win by ≥ {margin:.3}"
+        );
+        println!("  suggests threshold {:.3}, margin {:.3}", f32::midpoint(right, wrong), margin / 2.0);
+    }
+}
+
+fn throughput(encoder: &TextEncoder, model_dir: &std::path::Path, set: &crossmodal::commands::CommandSet) {
+    let mut sentences: Vec<String> = set.commands.iter().map(|c| c.name.clone()).collect();
+    sentences.extend(common::speech_clips().into_iter().map(|c| c.text));
+    let mut base = sentences.clone();
+    base.extend(sentences.iter().filter_map(|s| similarity::with_digits(s)));
+    let sentences: Vec<String> = base.iter().cycle().take(1024).cloned().collect();
+    let _ = encoder.embed(&sentences[..32]);
+    let start = Instant::now();
+    encoder.embed(&sentences).expect("embeds");
+    let ours = sentences.len() as f64 / start.elapsed().as_secs_f64();
+    println!();
+    println!("text encoder: {ours:.0} sentences/s (candle, {} sentences, batch 32)", sentences.len());
+    let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = tempfile::tempdir().expect("temp");
+    let list = dir.path().join("sentences.json");
+    std::fs::write(&list, serde_json::to_string(&sentences).expect("json")).expect("write");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench/st_throughput.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(model_dir)
+        .arg(&list)
+        .arg(THREADS.to_string())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            if let Some(theirs) = text.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()) {
+                println!(
+                    "sentence-transformers: {theirs:.0} sentences/s (torch, {THREADS} threads); ratio {:.2}×",
+                    ours / theirs
+                );
+            }
+        }
+        _ => println!(
+            "sentence-transformers: not run ({python} has no sentence-transformers; set CROSSMODAL_PYTHON)"
+        ),
+    }
+}

@@ -1,0 +1,322 @@
+//! Voice commands: a command set written in TOML, the matcher that decides which command an
+//! utterance meant (or none), and the actions a command fires.
+//!
+//! ```toml
+//! [[command]]
+//! name = "next slide"
+//! phrases = ["next slide", "go forward"]   # one or more ways to say it
+//! action = { kind = "key", key = "Right" } # optional; default prints the match
+//! ```
+
+pub mod action;
+pub mod grammar;
+pub mod matcher;
+pub mod similarity;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub use action::Action;
+pub use matcher::{Decision, Matcher};
+
+/// The command set that ships with the app (`assets/commands.toml`).
+pub const DEFAULT_COMMANDS: &str = include_str!("../../assets/commands.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandsError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{origin}:{line}:{column}: {message}")]
+    Syntax { origin: String, line: usize, column: usize, message: String },
+    #[error("{origin}:{line}: {message}")]
+    Invalid { origin: String, line: usize, message: String },
+    #[error("{origin}: no commands: add at least one [[command]] with a name and phrases")]
+    Empty { origin: String },
+}
+
+/// One command: its name, the ways to say it, and what it does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub name: String,
+    pub phrases: Vec<String>,
+    pub action: Action,
+    /// Where it is defined (1-based line), for messages.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSet {
+    pub commands: Vec<Command>,
+    /// The file it came from, or a description ("built-in").
+    pub origin: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    #[serde(default)]
+    command: Vec<toml::Spanned<CommandToml>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandToml {
+    name: toml::Spanned<String>,
+    #[serde(default)]
+    phrases: Option<toml::Spanned<Vec<String>>>,
+    #[serde(default)]
+    action: Option<toml::Spanned<Action>>,
+}
+
+fn line_of(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+impl CommandSet {
+    /// Parses and checks a command set; every error names the line it is on.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, CommandsError> {
+        let file: FileToml = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_of(text, s.start));
+            CommandsError::Syntax {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        let invalid = |offset: usize, message: String| CommandsError::Invalid {
+            origin: origin.to_owned(),
+            line: line_of(text, offset).0,
+            message,
+        };
+        let mut commands: Vec<Command> = Vec::new();
+        for entry in file.command {
+            let at = entry.span().start;
+            let c = entry.into_inner();
+            let name_at = c.name.span().start;
+            let name = c.name.into_inner().trim().to_owned();
+            if name.is_empty() {
+                return Err(invalid(name_at, "a command's name is empty".into()));
+            }
+            if let Some(first) = commands.iter().find(|o| o.name.eq_ignore_ascii_case(&name)) {
+                return Err(invalid(
+                    name_at,
+                    format!("\"{name}\" is defined twice (first on line {})", first.line),
+                ));
+            }
+            let Some(phrases) = c.phrases else {
+                return Err(invalid(at, format!("\"{name}\" has no phrases: add phrases = [\"…\"]")));
+            };
+            let phrases_at = phrases.span().start;
+            let phrases: Vec<String> = phrases.into_inner().iter().map(|p| p.trim().to_owned()).collect();
+            if phrases.is_empty() || phrases.iter().all(String::is_empty) {
+                return Err(invalid(phrases_at, format!("\"{name}\" has no phrases: add phrases = [\"…\"]")));
+            }
+            if phrases.iter().any(String::is_empty) {
+                return Err(invalid(phrases_at, format!("\"{name}\" has an empty phrase")));
+            }
+            let action = match c.action {
+                Some(a) => {
+                    let a_at = a.span().start;
+                    let a = a.into_inner();
+                    a.check().map_err(|why| invalid(a_at, format!("\"{name}\": {why}")))?;
+                    a
+                }
+                None => Action::Print,
+            };
+            commands.push(Command { name, phrases, action, line: line_of(text, at).0 });
+        }
+        if commands.is_empty() {
+            return Err(CommandsError::Empty { origin: origin.to_owned() });
+        }
+        Ok(Self { commands, origin: origin.to_owned() })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, CommandsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CommandsError::Io { path: path.to_owned(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The set that ships with the app.
+    pub fn built_in() -> Self {
+        #[allow(clippy::expect_used)] // checked by a test: the shipped file parses
+        Self::parse(DEFAULT_COMMANDS, "built-in commands.toml").expect("the shipped commands.toml is valid")
+    }
+
+    /// One command per phrase, named by it (duplicates dropped), each printing its match.
+    pub fn from_phrases<S: AsRef<str>>(phrases: &[S], origin: &str) -> Self {
+        let mut commands: Vec<Command> = Vec::new();
+        for p in phrases {
+            let p = p.as_ref().trim();
+            if !p.is_empty() && !commands.iter().any(|c| c.name == p) {
+                let line = commands.len() * 4 + 1;
+                commands.push(Command {
+                    name: p.to_owned(),
+                    phrases: vec![p.to_owned()],
+                    action: Action::Print,
+                    line,
+                });
+            }
+        }
+        Self { commands, origin: origin.to_owned() }
+    }
+
+    /// The set written as a command file.
+    pub fn to_toml(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            command: Vec<OutCommand<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct OutCommand<'a> {
+            name: &'a str,
+            phrases: &'a [String],
+            action: &'a Action,
+        }
+        let out = Out {
+            command: self
+                .commands
+                .iter()
+                .map(|c| OutCommand { name: &c.name, phrases: &c.phrases, action: &c.action })
+                .collect(),
+        };
+        toml::to_string(&out).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+}
+
+/// A command file that is re-read when it changes on disk. A change that does not parse keeps
+/// the last good set and reports why.
+#[derive(Debug)]
+pub struct WatchedCommands {
+    path: PathBuf,
+    stamp: Option<(SystemTime, u64)>,
+    set: CommandSet,
+}
+
+impl WatchedCommands {
+    pub fn open(path: &Path) -> Result<Self, CommandsError> {
+        let set = CommandSet::load(path)?;
+        Ok(Self { path: path.to_owned(), stamp: stamp(path), set })
+    }
+
+    pub fn set(&self) -> &CommandSet {
+        &self.set
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Re-reads the file if its time or size changed: `None` when nothing changed, the result
+    /// of reloading otherwise (on error the previous set stays in use).
+    pub fn reload_if_changed(&mut self) -> Option<Result<&CommandSet, CommandsError>> {
+        let now = stamp(&self.path);
+        if now == self.stamp {
+            return None;
+        }
+        self.stamp = now;
+        Some(match CommandSet::load(&self.path) {
+            Ok(set) => {
+                self.set = set;
+                Ok(&self.set)
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        CommandSet::parse(text, "c.toml").expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn the_issue_shape_parses() {
+        let set = CommandSet::parse(
+            "[[command]]\nname = \"next slide\"\nphrases = [\"next slide\", \"go forward\"]\naction = { kind = \"key\", key = \"Right\" }\n\n[[command]]\nname = \"hello\"\nphrases = [\"hello there\"]\n",
+            "c.toml",
+        )
+        .expect("parses");
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.commands[0].phrases, ["next slide", "go forward"]);
+        assert_eq!(set.commands[0].action, Action::Key { key: "Right".into() });
+        assert_eq!(set.commands[1].action, Action::Print);
+        assert_eq!(set.commands[1].line, 6);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert!(
+            err("[[command]]\nname = \"a\"\nphrases = [\"a\"\n").starts_with("c.toml:3:"),
+            "{}",
+            err("[[command]]\nname = \"a\"\nphrases = [\"a\"\n")
+        );
+        let dup = err(
+            "[[command]]\nname = \"a\"\nphrases = [\"a\"]\n[[command]]\nname = \"A\"\nphrases = [\"b\"]\n",
+        );
+        assert!(dup.starts_with("c.toml:5:") && dup.contains("first on line 1"), "{dup}");
+        let none = err("[[command]]\nname = \"a\"\nphrases = []\n");
+        assert!(none.starts_with("c.toml:3:") && none.contains("no phrases"), "{none}");
+        let missing = err("\n[[command]]\nname = \"a\"\n");
+        assert!(missing.contains("no phrases"), "{missing}");
+        assert!(err("").contains("no commands"));
+        let kind = err("[[command]]\nname = \"a\"\nphrases = [\"a\"]\naction = { kind = \"explode\" }\n");
+        assert!(kind.starts_with("c.toml:4:") && kind.contains("explode"), "{kind}");
+        let key = err(
+            "[[command]]\nname = \"a\"\nphrases = [\"a\"]\naction = { kind = \"key\", key = \"Hyper+Q\" }\n",
+        );
+        assert!(key.starts_with("c.toml:4:") && key.contains("Hyper"), "{key}");
+        let unknown = err("[[command]]\nname = \"a\"\nphrase = [\"a\"]\n");
+        assert!(unknown.starts_with("c.toml:3:") && unknown.contains("phrase"), "{unknown}");
+    }
+
+    #[test]
+    fn a_set_written_as_toml_reads_back_the_same() {
+        let set = CommandSet::built_in();
+        let again = CommandSet::parse(&set.to_toml(), "built-in commands.toml").expect("parses");
+        assert_eq!(
+            again.commands.iter().map(|c| (&c.name, &c.phrases, &c.action)).collect::<Vec<_>>(),
+            set.commands.iter().map(|c| (&c.name, &c.phrases, &c.action)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_shipped_set_parses() {
+        assert!(CommandSet::built_in().len() >= 5);
+    }
+
+    #[test]
+    fn a_changed_file_reloads_and_a_broken_change_keeps_the_old_set() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[[command]]\nname = \"a\"\nphrases = [\"a\"]\n").expect("write");
+        let mut watched = WatchedCommands::open(&path).expect("opens");
+        assert!(watched.reload_if_changed().is_none());
+        std::fs::write(&path, "[[command]]\nname = \"b\"\nphrases = [\"bee\", \"be\"]\n").expect("write");
+        let reloaded = watched.reload_if_changed().expect("noticed").expect("parses");
+        assert_eq!(reloaded.commands[0].name, "b");
+        std::fs::write(&path, "[[command]]\nname = ").expect("write");
+        assert!(watched.reload_if_changed().expect("noticed").is_err());
+        assert_eq!(watched.set().commands[0].name, "b");
+    }
+}

@@ -1,0 +1,130 @@
+//! Voice commands end to end through the CLI, on the public recordings: which command each
+//! clip says, no command for the read sentences, broken command files, actions while listening.
+
+mod common;
+
+use common::{crossmodal, speech_clips, split};
+
+fn write_eval_commands(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("cards.toml");
+    std::fs::write(&path, common::eval_command_set().to_toml()).expect("write");
+    path
+}
+
+/// The issue's goal on the public set: every command clip gets its own command (among 75), and
+/// none of the read sentences is taken for a command.
+#[test]
+fn every_command_clip_is_recognised_and_no_sentence_is_accepted() {
+    common::installed("whisper-tiny.en");
+    common::installed("minilm");
+    let dir = tempfile::tempdir().expect("temp");
+    let commands = write_eval_commands(dir.path());
+    let clips = speech_clips();
+    let mut cmd = crossmodal();
+    cmd.args(["commands", "match", "--json", "--commands"]).arg(&commands);
+    cmd.args(clips.iter().map(|c| &c.path));
+    let (ok, stdout, stderr) = split(&cmd.output().expect("runs"));
+    assert!(ok, "{stderr}");
+    let results: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(results.len(), clips.len());
+    for (clip, r) in clips.iter().zip(&results) {
+        assert_eq!(r["file"].as_str(), clip.path.to_str());
+        let scores = r["scores"].as_array().expect("scores");
+        assert_eq!(scores.len(), 3, "top 3: {r}");
+        assert!(scores[0]["score"].as_f64() >= scores[1]["score"].as_f64());
+        if clip.kind == "command" {
+            assert_eq!(r["command"].as_str(), Some(clip.text.as_str()), "{r}");
+        } else {
+            assert!(r["command"].is_null(), "a read sentence was taken for a command: {r}");
+            assert!(!r["transcript"].as_str().expect("transcript").is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_broken_command_file_names_the_line_and_the_reason() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let cases = [
+        ("[[command]]\nname = \"a\"\nphrases = [\"a\"\n", "bad.toml:3:"),
+        (
+            "[[command]]\nname = \"a\"\nphrases = [\"a\"]\n\n[[command]]\nname = \"a\"\nphrases = [\"b\"]\n",
+            "bad.toml:6:",
+        ),
+        ("[[command]]\nname = \"a\"\nphrases = []\n", "no phrases"),
+        ("# nothing here\n", "no commands"),
+    ];
+    for (text, expected) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        let out = crossmodal()
+            .args(["commands", "match", "--commands"])
+            .arg(&path)
+            .arg(&clip)
+            .output()
+            .expect("runs");
+        let (ok, _, stderr) = split(&out);
+        assert!(!ok);
+        assert!(stderr.contains(expected), "{expected:?} not in {stderr}");
+    }
+    let missing =
+        crossmodal().args(["commands", "check", "/nonexistent/commands.toml"]).output().expect("runs");
+    let (ok, _, stderr) = split(&missing);
+    assert!(!ok && stderr.contains("/nonexistent/commands.toml"), "{stderr}");
+}
+
+#[test]
+fn listening_fires_actions_and_a_missing_program_does_not_stop_it() {
+    common::installed("whisper-tiny.en");
+    let dir = tempfile::tempdir().expect("temp");
+    let eval = common::eval_dir();
+    // Two commands said with a pause between them, through the virtual microphone.
+    let mut audio = crossmodal::audio::decode_file(&eval.join("speech/goforward.wav")).expect("wav").samples;
+    audio.extend(vec![0.0; 16_000 * 2]);
+    audio.extend(crossmodal::audio::decode_file(&eval.join("speech/something.wav")).expect("wav").samples);
+    audio.extend(vec![0.0; 16_000]);
+    let input = dir.path().join("two.wav");
+    common::write_wav(&input, &audio);
+    let marker = dir.path().join("fired.txt");
+    let commands = dir.path().join("c.toml");
+    std::fs::write(
+        &commands,
+        format!(
+            "[[command]]\nname = \"forward\"\nphrases = [\"go forward ten meters\"]\naction = {{ kind = \"run\", program = \"/nonexistent/crossmodal-missing\" }}\n\n\
+             [[command]]\nname = \"somewhere\"\nphrases = [\"go somewhere and do something\"]\naction = {{ kind = \"run\", program = \"touch\", args = [{:?}] }}\n",
+            marker.display().to_string()
+        ),
+    )
+    .expect("write");
+    let out = crossmodal()
+        .args(["listen", "--speed", "8", "--input"])
+        .arg(&input)
+        .arg("--commands")
+        .arg(&commands)
+        .output()
+        .expect("runs");
+    let (_, stdout, stderr) = split(&out);
+    assert!(stdout.contains("-> forward"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("crossmodal-missing") && stderr.contains("no such program"), "{stderr}");
+    assert!(stdout.contains("-> somewhere"), "the listener went on after the failed action: {stdout}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(marker.exists(), "the second command's program ran");
+
+    // A dry run says what would happen and does nothing.
+    std::fs::remove_file(&marker).expect("rm");
+    let out = crossmodal()
+        .args(["listen", "--speed", "8", "--dry-run", "--input"])
+        .arg(&input)
+        .arg("--commands")
+        .arg(&commands)
+        .output()
+        .expect("runs");
+    let (_, stdout, _) = split(&out);
+    assert!(stdout.contains("would run \"touch\""), "{stdout}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists());
+}
