@@ -29,7 +29,7 @@ pub struct Settings {
 pub const CALIBRATED: Settings = Settings { weights: [0.2, 0.4, 0.4], threshold: 0.38, margin: 0.12 };
 
 /// Commands whose phrases Whisper scores (the rest are out of the running by text alone).
-pub const SHORTLIST: usize = 6;
+pub const SHORTLIST: usize = 3;
 
 #[derive(Debug)]
 struct Phrase {
@@ -226,7 +226,9 @@ impl Matcher {
         let mut heard = None;
         let mut shortlist = Vec::new();
         let mut failure = None;
-        let (_, sound) = whisper.transcribe_scoring(samples, options, |t| {
+        // A command needs no segment times: the decoder skips its timestamp tokens.
+        let options = crate::speech::Options { timestamps: false, ..options.clone() };
+        let (_, sound) = whisper.transcribe_scoring(samples, &options, |t| {
             match self.hear(&t.text, encoder) {
                 Ok(h) => {
                     shortlist = self.shortlist(&h);

@@ -27,7 +27,9 @@ impl Embedding {
     pub fn normalised(mut v: Vec<f32>) -> Self {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
-            v.iter_mut().for_each(|x| *x /= norm);
+            for x in &mut v {
+                *x /= norm;
+            }
         }
         Self(v)
     }

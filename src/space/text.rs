@@ -1,5 +1,5 @@
 //! The text encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) through candle, as
-//! sentence-transformers runs it: WordPiece tokens truncated to 256, mean pooling over the
+//! sentence-transformers runs it: `WordPiece` tokens truncated to 256, mean pooling over the
 //! attention mask, L2 normalisation.
 
 use std::path::Path;
@@ -11,7 +11,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::{Embedding, SpaceError};
 
-/// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (its sentence_bert_config):
+/// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (its `sentence_bert_config`):
 /// longer input is cut to this many tokens, [CLS] and [SEP] included.
 pub const MAX_TOKENS: usize = 256;
 /// Sentences per forward pass: padding grows with the batch's longest sentence, so batches stay

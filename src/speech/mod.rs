@@ -101,6 +101,9 @@ pub struct Options {
     pub window_margin_secs: f64,
     /// Times for each word as well as each segment.
     pub word_timestamps: bool,
+    /// Segment times at all: without them (voice commands) the decoder emits no timestamp
+    /// tokens and the whole clip is one segment, which is quicker.
+    pub timestamps: bool,
 }
 
 impl Default for Options {
@@ -113,6 +116,7 @@ impl Default for Options {
             short_audio_ctx: true,
             window_margin_secs: SHORT_AUDIO_CTX_PAD_SECS,
             word_timestamps: false,
+            timestamps: true,
         }
     }
 }
@@ -405,7 +409,11 @@ impl Whisper {
         // Suppress the non-speech symbols (♪, brackets, a leading " -"), as OpenAI's reference
         // decoder and faster-whisper do by default; whisper.cpp's default leaves them on.
         params.set_suppress_nst(true);
-        params.set_token_timestamps(options.word_timestamps);
+        params.set_token_timestamps(options.word_timestamps && options.timestamps);
+        if !options.timestamps {
+            params.set_no_timestamps(true);
+            params.set_single_segment(true);
+        }
         if let Some(p) = pass.prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(p);
         }
