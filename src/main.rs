@@ -209,9 +209,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             transcribe(store, &files, &speech, format, output.as_deref())
         }
         Some(Command::Listen { input, device, record, speed, json, partial, commands, dry_run, speech }) => {
-            let source = match input {
-                Some(path) => InputSource::File { path, speed },
-                None => InputSource::Microphone { device },
+            let config = crossmodal::audio::capture::config_dir();
+            let source = if let Some(path) = input {
+                InputSource::File { path, speed }
+            } else {
+                let (device, remembered) =
+                    crossmodal::audio::capture::choose_device(device.as_deref(), config.as_deref());
+                if remembered && let Some(d) = &device {
+                    eprintln!("using {d}, chosen last time (--device picks another)");
+                }
+                InputSource::Microphone { device }
             };
             let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
             let output = ListenOutput { json, partial, dry_run };
@@ -597,6 +604,13 @@ fn listen(
     }
     let mut capture = Capture::start(source)?;
     eprintln!("listening to {} (Ctrl+C stops)", capture.name);
+    // A device asked for by name that opened is remembered for next time.
+    if let InputSource::Microphone { device: Some(name) } = source
+        && let Some(config) = crossmodal::audio::capture::config_dir()
+        && let Err(e) = crossmodal::audio::capture::remember_device(&config, name)
+    {
+        eprintln!("warning: could not remember the device in {}: {e}", config.display());
+    }
     let mut recorder = record.map(Recorder::create).transpose()?;
     let mut vad = Vad::new();
     let mut pending = std::collections::BTreeMap::new();

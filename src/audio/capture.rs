@@ -29,6 +29,42 @@ pub fn input_devices() -> Result<Vec<String>, AudioError> {
     Ok(devices.map(|d| d.to_string()).collect())
 }
 
+/// Where the chosen input device is remembered between runs: `$CROSSMODAL_CONFIG`, else the
+/// platform's config folder (`~/.config/crossmodal` on Linux).
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os("CROSSMODAL_CONFIG").map(PathBuf::from).or_else(|| {
+        directories::ProjectDirs::from("", "", "crossmodal").map(|d| d.config_dir().to_path_buf())
+    })
+}
+
+const REMEMBERED_DEVICE: &str = "input-device";
+
+/// The input device chosen last time, if one was.
+pub fn remembered_device(config: &std::path::Path) -> Option<String> {
+    let name = std::fs::read_to_string(config.join(REMEMBERED_DEVICE)).ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Remembers an input device the user chose, for next time.
+pub fn remember_device(config: &std::path::Path, name: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(config)?;
+    std::fs::write(config.join(REMEMBERED_DEVICE), format!("{name}\n"))
+}
+
+/// The device to open: the one asked for; else the one chosen last time if it is still there;
+/// else the default (`None`). The second value says it was remembered.
+pub fn choose_device(asked: Option<&str>, config: Option<&std::path::Path>) -> (Option<String>, bool) {
+    if let Some(a) = asked {
+        return (Some(a.to_owned()), false);
+    }
+    let Some(last) = config.and_then(remembered_device) else { return (None, false) };
+    match input_devices() {
+        Ok(devices) if devices.contains(&last) => (Some(last), true),
+        _ => (None, false),
+    }
+}
+
 enum Block {
     /// Mono samples at the source rate.
     Audio(Vec<f32>),
@@ -218,4 +254,20 @@ fn open_microphone(
     .map_err(|e| AudioError::Device(format!("{shown} cannot be opened: {e}")))?;
     stream.play().map_err(|e| AudioError::Device(format!("{shown} cannot start: {e}")))?;
     Ok((rate, stream, shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_device_is_remembered_and_a_vanished_one_falls_back_to_the_default() {
+        let dir = tempfile::tempdir().expect("temp");
+        assert_eq!(remembered_device(dir.path()), None);
+        remember_device(dir.path(), "USB Microphone").expect("writes");
+        assert_eq!(remembered_device(dir.path()).as_deref(), Some("USB Microphone"));
+        // Asked for explicitly wins; a remembered device that is not plugged in gives the default.
+        assert_eq!(choose_device(Some("hw:1"), Some(dir.path())), (Some("hw:1".into()), false));
+        assert_eq!(choose_device(None, Some(dir.path())), (None, false));
+    }
 }

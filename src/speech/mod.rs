@@ -86,6 +86,7 @@ impl Transcript {
 
 /// How to transcribe.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, as in whisper.cpp's own parameters
 pub struct Options {
     /// A language code ("en", "de", …) or "auto" to detect it (multilingual models).
     pub language: String,
