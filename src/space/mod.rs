@@ -2,6 +2,7 @@
 //! 384-d space of unit vectors, and what compares them.
 
 pub mod depthwise;
+pub mod image_lite;
 pub mod pth;
 pub mod text;
 

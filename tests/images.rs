@@ -1,0 +1,47 @@
+//! The image encoders on the public photographs: EfficientNet-Lite0 against a PyTorch forward
+//! pass of the same weights (`tests/fixtures/lite0_reference.json`, made by
+//! `scripts/fixtures/lite0_reference.py`).
+
+mod common;
+
+use crossmodal::space::image_lite::{self, LiteNet};
+
+/// The bar for the logits.
+const TOLERANCE: f32 = 1e-3;
+/// JPEGs are decoded by different libraries on the two sides (zune-jpeg in the `image` crate,
+/// libjpeg-turbo in Pillow), whose IDCT and chroma upsampling differ by a level here and there;
+/// on the two public JPEGs that moves logits by up to ~1.3e-2 (the PNGs agree to ~1e-5).
+const JPEG_TOLERANCE: f32 = 3e-2;
+
+#[test]
+fn lite0_logits_match_pytorch_on_the_public_photographs() {
+    let (spec, store) = common::installed("efficientnet-lite0");
+    let net = LiteNet::load(&store.main_path(spec), &candle_core::Device::Cpu).expect("loads");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lite0_reference.json"))
+            .expect("fixture");
+    let reference: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let eval = common::eval_dir();
+    let entries = reference["images"].as_array().expect("images");
+    assert_eq!(entries.len(), 11);
+    for entry in entries {
+        let file = entry["file"].as_str().expect("file");
+        let image = image::open(eval.join(file)).expect("decodes").to_rgb8();
+        let input = image_lite::preprocess(&image).expect("preprocess").unsqueeze(0).expect("batch");
+        let logits: Vec<f32> =
+            net.logits(&input).expect("forward").squeeze(0).expect("row").to_vec1().expect("vec");
+        let want: Vec<f32> = entry["logits"]
+            .as_array()
+            .expect("logits")
+            .iter()
+            .map(|v| v.as_f64().expect("f") as f32)
+            .collect();
+        assert_eq!(logits.len(), 1000);
+        let worst = want.iter().zip(&logits).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{file}: worst logit difference {worst:.2e}");
+        let bar = if file.ends_with(".jpg") { JPEG_TOLERANCE } else { TOLERANCE };
+        assert!(worst <= bar, "{file}: off by {worst}");
+        let top = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+        assert_eq!(top, entry["top5"][0][0].as_u64().map(|i| i as usize), "{file}");
+    }
+}
