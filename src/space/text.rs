@@ -22,6 +22,8 @@ pub struct TextEncoder {
     model: BertModel,
     tokenizer: Tokenizer,
     device: Device,
+    /// Identifies the weights (config and weight-file size), for caches of its embeddings.
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for TextEncoder {
@@ -51,10 +53,15 @@ impl TextEncoder {
         let weights = dir.join("model.safetensors");
         // Read, not memory-mapped: mapping is `unsafe` in candle, and 90 MB is cheap to read.
         let bytes = std::fs::read(&weights).map_err(|e| bad("model.safetensors", e.to_string()))?;
+        let fingerprint = format!("{}:{}", bytes.len(), config_text.len());
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
             .map_err(|e| bad("model.safetensors", e.to_string()))?;
         let model = BertModel::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
-        Ok(Self { model, tokenizer, device: device.clone() })
+        Ok(Self { model, tokenizer, device: device.clone(), fingerprint })
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     pub fn device(&self) -> &Device {

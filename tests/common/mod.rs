@@ -161,3 +161,51 @@ pub fn eval_command_set() -> crossmodal::commands::CommandSet {
     phrases.extend(ranks);
     CommandSet::from_phrases(&phrases, "the public set's commands")
 }
+
+/// A public photograph and what a person would type to find it.
+pub struct Photo {
+    pub path: PathBuf,
+    pub queries: Vec<String>,
+}
+
+pub fn photos() -> Vec<Photo> {
+    let dir = eval_dir();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+    manifest["images"]
+        .as_array()
+        .expect("image list")
+        .iter()
+        .map(|p| Photo {
+            path: dir.join(p["file"].as_str().expect("file")),
+            queries: p["queries"]
+                .as_array()
+                .expect("queries")
+                .iter()
+                .map(|q| q.as_str().expect("q").to_owned())
+                .collect(),
+        })
+        .collect()
+}
+
+/// For each query (in photo order), whether its own photo ranks first among all of them.
+pub fn recall_at_1(
+    photos: &[Photo],
+    images: &[crossmodal::space::Embedding],
+    queries: &[crossmodal::space::Embedding],
+) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut q = queries.iter();
+    for (i, photo) in photos.iter().enumerate() {
+        for text in &photo.queries {
+            let e = q.next().expect("one embedding per query");
+            let best = images
+                .iter()
+                .enumerate()
+                .max_by(|a, b| e.cosine(a.1).total_cmp(&e.cosine(b.1)))
+                .map(|(j, _)| j);
+            out.push((text.clone(), best == Some(i)));
+        }
+    }
+    out
+}

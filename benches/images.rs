@@ -1,0 +1,93 @@
+//! Images on the public photographs: the lite encoder's retrieval recall@1 for every setting of
+//! ConSE (top-T classes, class-name prompt) — how the defaults were chosen — and its throughput.
+//!
+//!     cargo bench --bench images
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use crossmodal::model_store::{self, ModelStore};
+use crossmodal::space::TextEncoder;
+use crossmodal::space::conse::{ConseSettings, LiteImageEncoder};
+use crossmodal::space::image_lite::LiteNet;
+
+fn main() {
+    let store = ModelStore::from_env().expect("store");
+    let device = candle_core::Device::Cpu;
+    let minilm = model_store::spec("minilm").expect("spec");
+    let text = TextEncoder::load(&store.model_dir(minilm), &device).expect("minilm");
+    let lite = model_store::spec("efficientnet-lite0").expect("spec");
+    let weights = store.open_checked(lite).expect("efficientnet-lite0 installed");
+    let photos = common::photos();
+    let images: Vec<image::RgbImage> =
+        photos.iter().map(|p| image::open(&p.path).expect("decodes").to_rgb8()).collect();
+    let queries: Vec<String> = photos.iter().flat_map(|p| p.queries.clone()).collect();
+    let query_vectors = text.embed(&queries).expect("queries");
+    println!("recall@1 over {} queries, {} photographs", queries.len(), photos.len());
+    println!();
+    println!("| prompt | T=1 | T=3 | T=5 | T=10 | T=20 | T=50 | T=1000 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let defaults = ConseSettings::default();
+    let mut default_row = Vec::new();
+    for prompt in ["{}", "a photo of a {}", "a photo of the {}", "a picture of a {}", "an image showing {}"] {
+        let mut row = format!("| `{prompt}` |");
+        for top in [1, 3, 5, 10, 20, 50, 1000] {
+            let settings = ConseSettings { top, prompt: prompt.to_owned() };
+            let net = LiteNet::load(&weights, &device).expect("loads");
+            let encoder = LiteImageEncoder::new(net, &text, settings.clone()).expect("encoder");
+            let vectors = encoder.embed(&images).expect("embeds");
+            let hits = common::recall_at_1(&photos, &vectors, &query_vectors);
+            let n = hits.iter().filter(|(_, h)| *h).count();
+            row.push_str(&format!(" {n} |"));
+            if settings == defaults {
+                default_row = hits;
+            }
+        }
+        println!("{row}");
+    }
+    println!();
+    println!("per query with the defaults ({defaults:?}):");
+    for (q, hit) in &default_row {
+        println!("  {} {q}", if *hit { "yes" } else { " no" });
+    }
+    // Throughput: decode + preprocess + forward + mixing, batches of 8 photographs.
+    let net = LiteNet::load(&weights, &device).expect("loads");
+    let encoder = LiteImageEncoder::new(net, &text, defaults).expect("encoder");
+    let paths: Vec<_> = photos.iter().map(|p| p.path.clone()).cycle().take(32).collect();
+    let start = Instant::now();
+    for chunk in paths.chunks(8) {
+        let imgs: Vec<image::RgbImage> =
+            chunk.iter().map(|p| image::open(p).expect("decodes").to_rgb8()).collect();
+        encoder.embed(&imgs).expect("embeds");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!();
+    let ours = paths.len() as f64 / secs;
+    println!(
+        "lite encoder: {ours:.1} images/s (decode + preprocess + encode, batches of 8, {} images)",
+        paths.len()
+    );
+    let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench/lite0_throughput.py");
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(&weights)
+        .arg(threads.to_string())
+        .args(&paths)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            if let Some(theirs) = text.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()) {
+                println!(
+                    "PyTorch, same network and preprocessing: {theirs:.1} images/s ({threads} threads); ratio {:.2}×",
+                    ours / theirs
+                );
+            }
+        }
+        _ => println!("PyTorch: not run ({python} has no torch; set CROSSMODAL_PYTHON)"),
+    }
+}
