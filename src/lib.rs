@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod commands;
 pub mod engine;
+pub mod gallery;
 pub mod gui;
 pub mod model_store;
 pub mod space;

@@ -17,7 +17,12 @@ use crossmodal::audio::vad::{Vad, VadEvent};
 use crossmodal::commands::action::Fired;
 use crossmodal::commands::{CommandSet, WatchedCommands};
 use crossmodal::engine::{AudioInput, Engine, Event, ModelStatus, Request, start_up_settled};
+use crossmodal::gallery::query::parse_terms;
+use crossmodal::gallery::{Gallery, load_image};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
+use crossmodal::space::TextEncoder;
+use crossmodal::space::conse::{ConseSettings, LiteImageEncoder};
+use crossmodal::space::image_lite::LiteNet;
 use crossmodal::speech::{self, export, export::Format};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -84,6 +89,44 @@ enum Command {
     },
     /// List audio input devices.
     Devices,
+    /// Index folders of images into a gallery (only what changed is read again).
+    Index {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The gallery file (SQLite); the platform data folder's gallery.sqlite by default.
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        /// Empty the gallery first (needed when it was made by another encoder).
+        #[arg(long)]
+        reindex: bool,
+    },
+    /// Find images by text (sums and differences: `beach - people`), by an example image, or by
+    /// speech; the parts given are added.
+    Search {
+        query: Option<String>,
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// An image to find similar ones to.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// A recording of the query, transcribed with Whisper.
+        #[arg(long)]
+        audio: Option<PathBuf>,
+        /// A JSON array of {"path", "score"}, best first.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How well each caption describes each image: a probability per caption per image.
+    Match {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[arg(long = "caption", required = true)]
+        captions: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Voice commands: check a command file, match recordings against it.
     Commands {
         #[command(subcommand)]
@@ -224,6 +267,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let output = ListenOutput { json, partial, dry_run };
             listen(store, &source, record.as_deref(), output, commands, &speech)
         }
+        Some(Command::Index { dirs, gallery, reindex }) => index(&store, &dirs, gallery, reindex),
+        Some(Command::Search { query, gallery, top, image, audio, json }) => {
+            search(&store, query.as_deref(), gallery, top, image.as_deref(), audio.as_deref(), json)
+        }
+        Some(Command::Match { images, captions, json }) => match_images(&store, &images, &captions, json),
         Some(Command::Commands { command: CommandsCommand::Check { file } }) => {
             let set = load_commands(file.as_deref())?;
             println!("{}: {} commands", set.origin, set.len());
@@ -246,6 +294,186 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The text encoder and the lite image encoder, loaded from the store.
+struct ImageStack {
+    text: TextEncoder,
+    lite: LiteImageEncoder,
+}
+
+impl ImageStack {
+    fn load(store: &ModelStore) -> anyhow::Result<Self> {
+        let device = candle_core::Device::Cpu;
+        let minilm = model_store::spec("minilm")?;
+        store.open_checked(minilm)?;
+        let text = TextEncoder::load(&store.model_dir(minilm), &device)?;
+        let lite = model_store::spec("efficientnet-lite0")?;
+        let net = LiteNet::load(&store.open_checked(lite)?, &device)?;
+        let lite = LiteImageEncoder::new(net, &text, ConseSettings::default())?;
+        Ok(Self { text, lite })
+    }
+
+    /// Names the vectors a gallery holds, so that another encoder's gallery is noticed.
+    fn encoder_id(&self) -> String {
+        let s = self.lite.settings();
+        format!("efficientnet-lite0+conse(top {}, \"{}\")+minilm", s.top, s.prompt)
+    }
+}
+
+fn gallery_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let dirs = directories::ProjectDirs::from("", "", "crossmodal")
+        .context("no platform data folder; pass --gallery")?;
+    Ok(dirs.data_dir().join("gallery.sqlite"))
+}
+
+fn index(
+    store: &ModelStore,
+    dirs: &[PathBuf],
+    gallery: Option<PathBuf>,
+    reindex: bool,
+) -> anyhow::Result<ExitCode> {
+    let stack = ImageStack::load(store)?;
+    let path = gallery_path(gallery)?;
+    let mut gallery = Gallery::open(&path, &stack.encoder_id(), reindex)?;
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = gallery.index(
+        dirs,
+        &mut |images| stack.lite.embed(images).map_err(|e| e.to_string()),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{}: added {}, updated {}, renamed {}, unchanged {}, removed {}, failed {}",
+        path.display(),
+        report.added,
+        report.updated,
+        report.renamed,
+        report.unchanged,
+        report.removed,
+        report.failed.len()
+    );
+    for (file, why) in &report.failed {
+        println!("  skipped {}: {why}", file.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(
+    store: &ModelStore,
+    query: Option<&str>,
+    gallery: Option<PathBuf>,
+    top: usize,
+    image: Option<&Path>,
+    audio: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if query.is_none() && image.is_none() && audio.is_none() {
+        anyhow::bail!("give a text query, --image FILE or --audio FILE");
+    }
+    let stack = ImageStack::load(store)?;
+    let path = gallery_path(gallery)?;
+    if !path.exists() {
+        anyhow::bail!(
+            "no gallery at {}: run `crossmodal index DIR --gallery {}` first",
+            path.display(),
+            path.display()
+        );
+    }
+    let gallery = Gallery::open(&path, &stack.encoder_id(), false)?;
+    let mut sum = vec![0f32; 384];
+    let mut add = |w: f32, e: &crossmodal::space::Embedding| {
+        for (s, x) in sum.iter_mut().zip(e.as_slice()) {
+            *s += w * x;
+        }
+    };
+    if let Some(q) = query {
+        for (w, term) in parse_terms(q).map_err(|e| anyhow::anyhow!("query: {e}"))? {
+            add(w, &stack.text.embed_one(&term)?);
+        }
+    }
+    if let Some(file) = image {
+        let img = load_image(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let e = stack.lite.embed(&[img])?;
+        add(1.0, &e[0]);
+    }
+    if let Some(file) = audio {
+        let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
+        let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let t = whisper.transcribe_file(file, &speech::Options::default(), &cancel, None)?;
+        if t.text.is_empty() {
+            anyhow::bail!("{}: no speech heard", file.display());
+        }
+        eprintln!("heard: {}", t.text);
+        add(1.0, &stack.text.embed_one(&t.text)?);
+    }
+    let hits = gallery.search(&crossmodal::space::Embedding::normalised(sum), top)?;
+    if json {
+        println!("{}", serde_json::to_string(&hits)?);
+    } else if hits.is_empty() {
+        println!("the gallery is empty");
+    } else {
+        for h in hits {
+            println!("{:.3}  {}", h.score, h.path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cosines in the sentence space are softmaxed at this scale: they span about 0.1–0.7, and a
+/// scale of 20 turns a 0.1 lead into odds of e² ≈ 7:1.
+const CAPTION_SCALE: f32 = 20.0;
+
+fn match_images(
+    store: &ModelStore,
+    images: &[PathBuf],
+    captions: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let stack = ImageStack::load(store)?;
+    let caption_vectors = stack.text.embed(captions)?;
+    let mut failed = false;
+    for file in images {
+        let img = match load_image(file) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: {}: {e}", file.display());
+                failed = true;
+                continue;
+            }
+        };
+        let v = stack.lite.embed(&[img])?.remove(0);
+        let logits: Vec<f32> = caption_vectors.iter().map(|c| CAPTION_SCALE * v.cosine(c)).collect();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+        let total: f32 = exp.iter().sum();
+        let probs: Vec<f32> = exp.iter().map(|e| e / total).collect();
+        if json {
+            let per: Vec<_> = captions
+                .iter()
+                .zip(&probs)
+                .map(|(c, p)| serde_json::json!({ "caption": c, "probability": p }))
+                .collect();
+            println!("{}", serde_json::json!({ "file": file.display().to_string(), "captions": per }));
+        } else {
+            println!("{}", file.display());
+            for (c, p) in captions.iter().zip(&probs) {
+                println!("  {:5.1} %  {c}", p * 100.0);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn load_commands(path: Option<&Path>) -> anyhow::Result<CommandSet> {

@@ -1,0 +1,435 @@
+//! The gallery: an SQLite index of image files and their vectors in the shared space, kept up to
+//! date incrementally (unchanged files skipped, renamed files found by content hash, deleted
+//! files dropped), written in transactions so that a killed indexer leaves a valid index.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub mod query;
+
+use crate::space::Embedding;
+
+/// File name endings the indexer reads as images.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "gif"];
+/// Images are encoded this many at a time, and each batch is one transaction.
+const BATCH: usize = 8;
+/// Decoder limits: a 20000×20000 image is refused before its pixels are allocated.
+pub const MAX_SIDE: u32 = 12_000;
+const MAX_ALLOC: u64 = 512 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    #[error("gallery {path}: {source}")]
+    Db { path: String, source: rusqlite::Error },
+    #[error(
+        "gallery {path} was made by encoder {found}, not {wanted}: index it again with --reindex, or use another --gallery"
+    )]
+    OtherEncoder { path: String, found: String, wanted: String },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// What an indexing run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IndexReport {
+    pub added: usize,
+    pub updated: usize,
+    pub renamed: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+    /// Files that could not be indexed, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub path: PathBuf,
+    pub score: f32,
+}
+
+pub struct Gallery {
+    conn: Connection,
+    path: String,
+    encoder: String,
+}
+
+impl std::fmt::Debug for Gallery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gallery")
+            .field("path", &self.path)
+            .field("encoder", &self.encoder)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decodes an image file within the decoder limits, to RGB.
+pub fn load_image(path: &Path) -> Result<image::RgbImage, String> {
+    let mut reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
+    reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    match reader.format() {
+        None => return Err("not an image (unknown format)".into()),
+        // JPEG decoders fill a cut-off file with grey and carry on; such a file is refused.
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(path) => {
+            return Err("truncated JPEG: the file ends before its end-of-image marker".into());
+        }
+        Some(_) => {}
+    }
+    let image = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => format!("larger than {MAX_SIDE}×{MAX_SIDE} pixels; skipped"),
+        other => format!("cannot be decoded: {other}"),
+    })?;
+    Ok(image.to_rgb8())
+}
+
+/// Whether a JPEG file ends with its end-of-image marker (FF D9), padding after it allowed.
+fn jpeg_is_complete(path: &Path) -> bool {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let tail_len = len.min(4096);
+    let mut tail = vec![0u8; usize::try_from(tail_len).unwrap_or(0)];
+    if f.seek(SeekFrom::Start(len - tail_len)).is_err() || f.read_exact(&mut tail).is_err() {
+        return false;
+    }
+    tail.windows(2).any(|w| w == [0xff, 0xd9])
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Image files under `dirs`, each once; symlinked folders are followed once (loops are cut);
+/// unreadable folders are reported.
+pub fn find_images(dirs: &[PathBuf], failed: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
+    let mut seen_dirs = HashSet::new();
+    let mut found = Vec::new();
+    let mut stack: Vec<PathBuf> = dirs.to_vec();
+    while let Some(dir) = stack.pop() {
+        let meta = match std::fs::metadata(&dir) {
+            Ok(m) => m,
+            Err(e) => {
+                failed.push((dir, e.to_string()));
+                continue;
+            }
+        };
+        if meta.is_file() {
+            found.push(dir);
+            continue;
+        }
+        let Ok(canonical) = dir.canonicalize() else { continue };
+        if !seen_dirs.insert(canonical) {
+            continue; // a symlink loop, or a folder reached twice
+        }
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                failed.push((dir, format!("folder not readable: {e}")));
+                continue;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        children.sort();
+        for child in children.into_iter().rev() {
+            match std::fs::metadata(&child) {
+                Ok(m) if m.is_dir() => stack.push(child),
+                Ok(_) if is_image(&child) => found.push(child),
+                Ok(_) => {}
+                Err(e) => failed.push((child, e.to_string())),
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn path_key(path: &Path) -> Vec<u8> {
+    // Bytes, not text: file names need not be UTF-8.
+    path.as_os_str().as_encoded_bytes().to_vec()
+}
+
+fn key_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+fn stamp(meta: &std::fs::Metadata) -> (i64, i64) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    (i64::try_from(meta.len()).unwrap_or(i64::MAX), mtime)
+}
+
+fn to_blob(e: &Embedding) -> Vec<u8> {
+    e.as_slice().iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn from_blob(b: &[u8]) -> Embedding {
+    Embedding::normalised(b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+impl Gallery {
+    /// Opens (or creates) a gallery for vectors of `encoder`. A gallery made by another encoder
+    /// is refused unless `reindex`, which empties it.
+    pub fn open(path: &Path, encoder: &str, reindex: bool) -> Result<Self, GalleryError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| GalleryError::Io { path: dir.display().to_string(), source })?;
+        }
+        let db = |source| GalleryError::Db { path: shown.clone(), source };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS images (
+                 path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime INTEGER NOT NULL,
+                 hash TEXT NOT NULL, vector BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS images_hash ON images(hash);",
+        )
+        .map_err(db)?;
+        let found: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'encoder'", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        match found {
+            Some(f) if f != encoder && !reindex => {
+                return Err(GalleryError::OtherEncoder { path: shown, found: f, wanted: encoder.into() });
+            }
+            Some(f) if f == encoder && !reindex => {}
+            _ => {
+                conn.execute_batch("BEGIN; DELETE FROM images; DELETE FROM meta;").map_err(db)?;
+                conn.execute("INSERT INTO meta (key, value) VALUES ('encoder', ?1)", [encoder])
+                    .map_err(db)?;
+                conn.execute_batch("COMMIT;").map_err(db)?;
+            }
+        }
+        Ok(Self { conn, path: shown, encoder: encoder.to_owned() })
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
+        |source| GalleryError::Db { path: self.path.clone(), source }
+    }
+
+    pub fn encoder(&self) -> &str {
+        &self.encoder
+    }
+
+    pub fn len(&self) -> Result<usize, GalleryError> {
+        let n: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).map_err(self.db())?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    pub fn is_empty(&self) -> Result<bool, GalleryError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Brings the index up to date with the image files under `dirs`. `encode` turns decoded
+    /// images into vectors; `progress(done, total)` follows the files.
+    pub fn index(
+        &mut self,
+        dirs: &[PathBuf],
+        encode: &mut dyn FnMut(&[image::RgbImage]) -> Result<Vec<Embedding>, String>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<IndexReport, GalleryError> {
+        let mut report = IndexReport::default();
+        let files = find_images(dirs, &mut report.failed);
+        let roots: Vec<PathBuf> =
+            dirs.iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())).collect();
+        // What the index holds now: path → (size, mtime, hash).
+        let mut known: HashMap<Vec<u8>, (i64, i64, String)> = HashMap::new();
+        {
+            let mut stmt =
+                self.conn.prepare("SELECT path, size, mtime, hash FROM images").map_err(self.db())?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))
+                .map_err(self.db())?;
+            for row in rows {
+                let (k, v) = row.map_err(self.db())?;
+                known.insert(k, v);
+            }
+        }
+        let seen: HashSet<Vec<u8>> = files.iter().map(|f| path_key(&canonical(f))).collect();
+        // Entries under the indexed folders whose files are gone, by hash (renames are found
+        // among them).
+        let mut vanished: HashMap<String, Vec<u8>> = known
+            .iter()
+            .filter(|(k, _)| !seen.contains(*k) && roots.iter().any(|r| key_path(k).starts_with(r)))
+            .map(|(k, v)| (v.2.clone(), k.clone()))
+            .collect();
+        let total = files.len();
+        let mut pending: Vec<(PathBuf, (i64, i64), String, image::RgbImage, bool)> = Vec::new();
+        for (done, file) in files.iter().enumerate() {
+            progress(done, total);
+            let file = canonical(file);
+            let key = path_key(&file);
+            let meta = match std::fs::metadata(&file) {
+                Ok(m) => m,
+                Err(e) => {
+                    report.failed.push((file, e.to_string()));
+                    continue;
+                }
+            };
+            let (size, mtime) = stamp(&meta);
+            let existing = known.get(&key);
+            if existing.is_some_and(|(s, m, _)| *s == size && *m == mtime) {
+                report.unchanged += 1;
+                continue;
+            }
+            let hash = match std::fs::File::open(&file).and_then(|f| crate::model_store::sha256_reader(f)) {
+                Ok(h) => h,
+                Err(e) => {
+                    report.failed.push((file, e.to_string()));
+                    continue;
+                }
+            };
+            if existing.is_none()
+                && let Some(old) = vanished.remove(&hash)
+            {
+                self.conn
+                    .execute(
+                        "UPDATE images SET path = ?1, size = ?2, mtime = ?3 WHERE path = ?4",
+                        params![key, size, mtime, old],
+                    )
+                    .map_err(self.db())?;
+                report.renamed += 1;
+                continue;
+            }
+            match load_image(&file) {
+                Ok(img) => pending.push((file, (size, mtime), hash, img, existing.is_some())),
+                Err(why) => report.failed.push((file, why)),
+            }
+            if pending.len() >= BATCH {
+                self.store(&mut pending, encode, &mut report)?;
+            }
+        }
+        self.store(&mut pending, encode, &mut report)?;
+        // What is left vanished for good.
+        let tx = self.conn.unchecked_transaction().map_err(self.db())?;
+        for old in vanished.values() {
+            tx.execute("DELETE FROM images WHERE path = ?1", [old]).map_err(self.db())?;
+            report.removed += 1;
+        }
+        tx.commit().map_err(self.db())?;
+        progress(total, total);
+        Ok(report)
+    }
+
+    /// Encodes and writes one batch in one transaction.
+    fn store(
+        &mut self,
+        pending: &mut Vec<(PathBuf, (i64, i64), String, image::RgbImage, bool)>,
+        encode: &mut dyn FnMut(&[image::RgbImage]) -> Result<Vec<Embedding>, String>,
+        report: &mut IndexReport,
+    ) -> Result<(), GalleryError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(pending);
+        let images: Vec<image::RgbImage> = batch.iter().map(|p| p.3.clone()).collect();
+        let vectors = match encode(&images) {
+            Ok(v) => v,
+            Err(why) => {
+                report.failed.extend(batch.into_iter().map(|p| (p.0, why.clone())));
+                return Ok(());
+            }
+        };
+        let tx = self.conn.unchecked_transaction().map_err(self.db())?;
+        for ((path, (size, mtime), hash, _, existed), v) in batch.into_iter().zip(vectors) {
+            tx.execute(
+                "INSERT OR REPLACE INTO images (path, size, mtime, hash, vector) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![path_key(&path), size, mtime, hash, to_blob(&v)],
+            )
+            .map_err(self.db())?;
+            if existed {
+                report.updated += 1;
+            } else {
+                report.added += 1;
+            }
+        }
+        tx.commit().map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Every stored (path, vector).
+    pub fn vectors(&self) -> Result<Vec<(PathBuf, Embedding)>, GalleryError> {
+        let mut stmt = self.conn.prepare("SELECT path, vector FROM images").map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| Ok((key_path(&r.get::<_, Vec<u8>>(0)?), from_blob(&r.get::<_, Vec<u8>>(1)?))))
+            .map_err(self.db())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.db())
+    }
+
+    /// The `top` images closest to `query`, best first.
+    pub fn search(&self, query: &Embedding, top: usize) -> Result<Vec<Hit>, GalleryError> {
+        let vectors = self.vectors()?;
+        let index = VectorIndex::new(vectors.iter().map(|(_, v)| v.as_slice()));
+        Ok(index
+            .top(query, top)
+            .into_iter()
+            .map(|(i, score)| Hit { path: vectors[i].0.clone(), score })
+            .collect())
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+/// Vectors in one contiguous block, for brute-force top-k: a dot product per stored vector.
+#[derive(Debug, Default)]
+pub struct VectorIndex {
+    dim: usize,
+    data: Vec<f32>,
+}
+
+impl VectorIndex {
+    pub fn new<'a>(vectors: impl IntoIterator<Item = &'a [f32]>) -> Self {
+        let mut index = Self::default();
+        for v in vectors {
+            index.dim = v.len();
+            index.data.extend_from_slice(v);
+        }
+        index
+    }
+
+    pub fn len(&self) -> usize {
+        if self.dim == 0 { 0 } else { self.data.len() / self.dim }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (row, score) of the `k` best rows, best first.
+    pub fn top(&self, query: &Embedding, k: usize) -> Vec<(usize, f32)> {
+        let q = query.as_slice();
+        if self.dim == 0 || q.len() != self.dim || k == 0 {
+            return Vec::new();
+        }
+        let mut scores: Vec<(usize, f32)> = self
+            .data
+            .chunks_exact(self.dim)
+            .enumerate()
+            .map(|(i, row)| (i, row.iter().zip(q).map(|(a, b)| a * b).sum()))
+            .collect();
+        let k = k.min(scores.len());
+        scores.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        scores.truncate(k);
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scores
+    }
+}
