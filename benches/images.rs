@@ -6,6 +6,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use crossmodal::model_store::{self, ModelStore};
@@ -40,7 +41,7 @@ fn main() {
             let vectors = encoder.embed(&images).expect("embeds");
             let hits = common::recall_at_1(&photos, &vectors, &query_vectors);
             let n = hits.iter().filter(|(_, h)| *h).count();
-            row.push_str(&format!(" {n} |"));
+            let _ = write!(row, " {n} |");
             if settings == defaults {
                 default_row = hits;
             }
@@ -89,5 +90,43 @@ fn main() {
             }
         }
         _ => println!("PyTorch: not run ({python} has no torch; set CROSSMODAL_PYTHON)"),
+    }
+    query_latency();
+}
+
+/// Top-10 search over synthetic unit vectors (384-d, as the gallery stores them): median of
+/// 20 queries.
+fn query_latency() {
+    use crossmodal::gallery::VectorIndex;
+    use crossmodal::space::Embedding;
+    println!();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let mut data = Vec::with_capacity(n * 384);
+        for _ in 0..n {
+            let v = Embedding::normalised((0..384).map(|_| next()).collect());
+            data.extend_from_slice(v.as_slice());
+        }
+        let index = VectorIndex::new(data.chunks_exact(384));
+        drop(data);
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let q = Embedding::normalised((0..384).map(|_| next()).collect());
+            let start = Instant::now();
+            std::hint::black_box(index.top(&q, 10));
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!(
+            "query latency, {n} vectors: median {:.2} ms, worst {:.2} ms",
+            times[10].as_secs_f64() * 1e3,
+            times[19].as_secs_f64() * 1e3
+        );
     }
 }

@@ -37,8 +37,12 @@ fn text_queries_find_their_photographs() {
     let device = candle_core::Device::Cpu;
     let text = crossmodal::space::TextEncoder::load(&store.model_dir(minilm), &device).expect("minilm");
     let net = crossmodal::space::image_lite::LiteNet::load(&store.main_path(spec), &device).expect("lite0");
-    let lite =
-        crossmodal::space::conse::LiteImageEncoder::new(net, &text, Default::default()).expect("encoder");
+    let lite = crossmodal::space::conse::LiteImageEncoder::new(
+        net,
+        &text,
+        crossmodal::space::conse::ConseSettings::default(),
+    )
+    .expect("encoder");
     let photos = common::photos();
     let images: Vec<_> =
         photos.iter().map(|p| crossmodal::gallery::load_image(&p.path).expect("decodes")).collect();

@@ -142,7 +142,7 @@ fn read_rows(path: &Path, count: usize) -> Option<Vec<Embedding>> {
     let bytes = std::fs::read(path).ok()?;
     let values: Vec<f32> =
         bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    if count == 0 || values.len() % count != 0 || values.is_empty() {
+    if count == 0 || !values.len().is_multiple_of(count) || values.is_empty() {
         return None;
     }
     let dim = values.len() / count;

@@ -41,6 +41,7 @@ struct Conv {
 }
 
 impl Conv {
+    #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
     fn forward(&self, x: &Tensor) -> Result<Tensor, SpaceError> {
         let (_, _, h, w) = x.dims4()?;
         let (top, bottom) = same_padding(h, self.kernel, self.stride);
@@ -202,7 +203,9 @@ fn resize_weights(from: usize, to: usize) -> Vec<(usize, Vec<f32>)> {
                 (lo..hi).map(|j| (1.0 - ((j as f64 + 0.5 - center) / support).abs()).max(0.0)).collect();
             let sum: f64 = w.iter().sum();
             if sum > 0.0 {
-                w.iter_mut().for_each(|x| *x /= sum);
+                for x in &mut w {
+                    *x /= sum;
+                }
             }
             (lo, w.into_iter().map(|x| x as f32).collect())
         })
