@@ -75,6 +75,15 @@ fn indexing_is_incremental_and_search_goes_through_the_cli() {
     let top = search("a cup of coffee", &gallery);
     assert_eq!(top.len(), 3);
     assert!(top[0].0.ends_with("coffee.png"), "{top:?}");
+    // Each image has a cached thumbnail that fits 256 pixels.
+    {
+        let g = Gallery::open(&gallery, &crossmodal_encoder_id(&gallery), false).expect("opens");
+        for f in ["coffee.png", "chelsea.png", "rocket.jpg"] {
+            let thumb = g.thumbnail_of(&photos.join(f)).expect("query").expect("a thumbnail");
+            let (w, h) = image::image_dimensions(&thumb).expect("a PNG");
+            assert!(w.max(h) <= 256 && w.max(h) >= 200, "{f}: {w}×{h}");
+        }
+    }
     // Renamed, removed and changed files.
     std::fs::rename(photos.join("coffee.png"), photos.join("espresso.png")).expect("rename");
     std::fs::remove_file(photos.join("rocket.jpg")).expect("rm");
@@ -88,6 +97,62 @@ fn indexing_is_incremental_and_search_goes_through_the_cli() {
     assert_eq!(
         search("\"the moon\" - coffee", &gallery)[0].0.file_name(),
         photos.join("chelsea.png").file_name()
+    );
+}
+
+/// The encoder id a gallery was made with (read back from it).
+fn crossmodal_encoder_id(gallery: &Path) -> String {
+    let conn = rusqlite::Connection::open(gallery).expect("opens");
+    conn.query_row("SELECT value FROM meta WHERE key = 'encoder'", [], |r| r.get(0)).expect("an encoder id")
+}
+
+/// A killed indexer leaves a valid gallery, and the next run finishes the job.
+#[test]
+fn an_indexer_killed_midway_leaves_a_valid_gallery() {
+    let dir = tempfile::tempdir().expect("temp");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).expect("mkdir");
+    let eval = common::eval_dir().join("images");
+    // 40 distinct files (a pixel changed in each copy, so their hashes differ).
+    let base = image::open(eval.join("coffee.png")).expect("decodes").to_rgb8();
+    for i in 0..40u32 {
+        let mut img = base.clone();
+        img.put_pixel(i, 0, image::Rgb([255, 0, 0]));
+        img.save(photos.join(format!("c{i:02}.png"))).expect("save");
+    }
+    let gallery = dir.path().join("g.sqlite");
+    let mut child = crossmodal()
+        .arg("index")
+        .arg(&photos)
+        .arg("--gallery")
+        .arg(&gallery)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait for the first batch to land, then kill it hard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let rows: i64 = rusqlite::Connection::open(&gallery)
+            .and_then(|c| c.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)))
+            .unwrap_or(0);
+        if rows > 0 || std::time::Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let conn = rusqlite::Connection::open(&gallery).expect("opens");
+    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("check");
+    assert_eq!(check, "ok");
+    let rows: i64 = conn.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).expect("count");
+    assert!(rows > 0 && rows < 40, "killed after {rows} of 40");
+    drop(conn);
+    let report = index(&[&photos], &gallery);
+    assert!(
+        report.contains(&format!("added {}, updated 0, renamed 0, unchanged {rows},", 40 - rows)),
+        "{report}"
     );
 }
 

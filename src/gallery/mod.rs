@@ -67,7 +67,12 @@ pub struct Gallery {
     conn: Connection,
     path: String,
     encoder: String,
+    /// Thumbnails by content hash, beside the gallery file (`NAME.thumbs/`).
+    thumbnails: PathBuf,
 }
+
+/// Thumbnails fit in this many pixels on their longer side.
+pub const THUMBNAIL_SIDE: u32 = 256;
 
 impl std::fmt::Debug for Gallery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,11 +233,48 @@ impl Gallery {
                 conn.execute_batch("COMMIT;").map_err(db)?;
             }
         }
-        Ok(Self { conn, path: shown, encoder: encoder.to_owned() })
+        Ok(Self { conn, path: shown, encoder: encoder.to_owned(), thumbnails: path.with_extension("thumbs") })
     }
 
     fn db(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
         |source| GalleryError::Db { path: self.path.clone(), source }
+    }
+
+    /// The cached thumbnail of an image with this content hash.
+    pub fn thumbnail_path(&self, hash: &str) -> PathBuf {
+        self.thumbnails.join(hash.get(..2).unwrap_or("00")).join(format!("{hash}.png"))
+    }
+
+    /// The cached thumbnail of an indexed file, if it has one.
+    pub fn thumbnail_of(&self, file: &Path) -> Result<Option<PathBuf>, GalleryError> {
+        let hash: Option<String> = self
+            .conn
+            .query_row("SELECT hash FROM images WHERE path = ?1", [path_key(&canonical(file))], |r| r.get(0))
+            .optional()
+            .map_err(self.db())?;
+        Ok(hash.map(|h| self.thumbnail_path(&h)).filter(|p| p.is_file()))
+    }
+
+    /// Writes a thumbnail once per content (renamed and copied files share it).
+    fn write_thumbnail(&self, hash: &str, image: &image::RgbImage) -> Result<(), String> {
+        let path = self.thumbnail_path(hash);
+        if path.is_file() {
+            return Ok(());
+        }
+        let (w, h) = image.dimensions();
+        let scale = f64::from(THUMBNAIL_SIDE) / f64::from(w.max(h).max(1));
+        let (tw, th) = if scale < 1.0 {
+            (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1))
+        } else {
+            (w, h)
+        };
+        let small = image::imageops::thumbnail(image, tw, th);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        let tmp = path.with_extension("partial");
+        small.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())
     }
 
     pub fn encoder(&self) -> &str {
@@ -366,6 +408,11 @@ impl Gallery {
             }
         };
         let tx = self.conn.unchecked_transaction().map_err(self.db())?;
+        for p in &batch {
+            if let Err(why) = self.write_thumbnail(&p.hash, &p.image) {
+                tracing::warn!("thumbnail of {}: {why}", p.path.display());
+            }
+        }
         for (p, v) in batch.into_iter().zip(vectors) {
             tx.execute(
                 "INSERT OR REPLACE INTO images (path, size, mtime, hash, vector) VALUES (?1, ?2, ?3, ?4, ?5)",
