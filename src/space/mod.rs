@@ -1,6 +1,7 @@
 //! The shared space: encoders that put text (and, through it, speech and images) into one
 //! 384-d space of unit vectors, and what compares them.
 
+pub mod clip;
 pub mod conse;
 pub mod depthwise;
 pub mod image_lite;
