@@ -20,9 +20,7 @@ use crossmodal::engine::{AudioInput, Engine, Event, ModelStatus, Request, start_
 use crossmodal::gallery::query::parse_terms;
 use crossmodal::gallery::{Gallery, load_image};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
-use crossmodal::space::TextEncoder;
-use crossmodal::space::conse::{ConseSettings, LiteImageEncoder};
-use crossmodal::space::image_lite::LiteNet;
+use crossmodal::space::images::{EncoderChoice, ImageSpace};
 use crossmodal::speech::{self, export, export::Format};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -99,6 +97,8 @@ enum Command {
         /// Empty the gallery first (needed when it was made by another encoder).
         #[arg(long)]
         reindex: bool,
+        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
+        encoder: EncoderChoice,
     },
     /// Find images by text (sums and differences: `beach - people`), by an example image, or by
     /// speech; the parts given are added.
@@ -117,6 +117,8 @@ enum Command {
         /// A JSON array of {"path", "score"}, best first.
         #[arg(long)]
         json: bool,
+        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
+        encoder: EncoderChoice,
     },
     /// How well each caption describes each image: a probability per caption per image.
     Match {
@@ -126,6 +128,8 @@ enum Command {
         captions: Vec<String>,
         #[arg(long)]
         json: bool,
+        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
+        encoder: EncoderChoice,
     },
     /// Voice commands: check a command file, match recordings against it.
     Commands {
@@ -267,11 +271,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let output = ListenOutput { json, partial, dry_run };
             listen(store, &source, record.as_deref(), output, commands, &speech)
         }
-        Some(Command::Index { dirs, gallery, reindex }) => index(&store, &dirs, gallery, reindex),
-        Some(Command::Search { query, gallery, top, image, audio, json }) => {
-            search(&store, query.as_deref(), gallery, top, image.as_deref(), audio.as_deref(), json)
+        Some(Command::Index { dirs, gallery, reindex, encoder }) => {
+            index(&ImageSpace::load(&store, encoder)?, &dirs, gallery, reindex)
         }
-        Some(Command::Match { images, captions, json }) => match_images(&store, &images, &captions, json),
+        Some(Command::Search { query, gallery, top, image, audio, json, encoder }) => {
+            let space = ImageSpace::load(&store, encoder)?;
+            let query = Query { text: query.as_deref(), image: image.as_deref(), audio: audio.as_deref() };
+            search(&store, &space, &query, gallery, top, json)
+        }
+        Some(Command::Match { images, captions, json, encoder }) => {
+            match_images(&ImageSpace::load(&store, encoder)?, &images, &captions, json)
+        }
         Some(Command::Commands { command: CommandsCommand::Check { file } }) => {
             let set = load_commands(file.as_deref())?;
             println!("{}: {} commands", set.origin, set.len());
@@ -296,31 +306,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The text encoder and the lite image encoder, loaded from the store.
-struct ImageStack {
-    text: TextEncoder,
-    lite: LiteImageEncoder,
-}
-
-impl ImageStack {
-    fn load(store: &ModelStore) -> anyhow::Result<Self> {
-        let device = candle_core::Device::Cpu;
-        let minilm = model_store::spec("minilm")?;
-        store.open_checked(minilm)?;
-        let text = TextEncoder::load(&store.model_dir(minilm), &device)?;
-        let lite = model_store::spec("efficientnet-lite0")?;
-        let net = LiteNet::load(&store.open_checked(lite)?, &device)?;
-        let lite = LiteImageEncoder::new(net, &text, ConseSettings::default())?;
-        Ok(Self { text, lite })
-    }
-
-    /// Names the vectors a gallery holds, so that another encoder's gallery is noticed.
-    fn encoder_id(&self) -> String {
-        let s = self.lite.settings();
-        format!("efficientnet-lite0+conse(top {}, \"{}\")+minilm", s.top, s.prompt)
-    }
-}
-
 fn gallery_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p);
@@ -331,14 +316,13 @@ fn gallery_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 fn index(
-    store: &ModelStore,
+    space: &ImageSpace,
     dirs: &[PathBuf],
     gallery: Option<PathBuf>,
     reindex: bool,
 ) -> anyhow::Result<ExitCode> {
-    let stack = ImageStack::load(store)?;
     let path = gallery_path(gallery)?;
-    let mut gallery = Gallery::open(&path, &stack.encoder_id(), reindex)?;
+    let mut gallery = Gallery::open(&path, &space.id(), reindex)?;
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {elapsed}")
@@ -346,7 +330,7 @@ fn index(
     );
     let report = gallery.index(
         dirs,
-        &mut |images| stack.lite.embed(images).map_err(|e| e.to_string()),
+        &mut |images| space.embed_images(images).map_err(|e| e.to_string()),
         &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
@@ -369,19 +353,24 @@ fn index(
     Ok(ExitCode::SUCCESS)
 }
 
+/// What to search for; the parts given are added.
+struct Query<'a> {
+    text: Option<&'a str>,
+    image: Option<&'a Path>,
+    audio: Option<&'a Path>,
+}
+
 fn search(
     store: &ModelStore,
-    query: Option<&str>,
+    space: &ImageSpace,
+    query: &Query<'_>,
     gallery: Option<PathBuf>,
     top: usize,
-    image: Option<&Path>,
-    audio: Option<&Path>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if query.is_none() && image.is_none() && audio.is_none() {
+    if query.text.is_none() && query.image.is_none() && query.audio.is_none() {
         anyhow::bail!("give a text query, --image FILE or --audio FILE");
     }
-    let stack = ImageStack::load(store)?;
     let path = gallery_path(gallery)?;
     if !path.exists() {
         anyhow::bail!(
@@ -390,24 +379,25 @@ fn search(
             path.display()
         );
     }
-    let gallery = Gallery::open(&path, &stack.encoder_id(), false)?;
-    let mut sum = vec![0f32; 384];
+    let gallery = Gallery::open(&path, &space.id(), false)?;
+    let mut sum: Vec<f32> = Vec::new();
     let mut add = |w: f32, e: &crossmodal::space::Embedding| {
+        sum.resize(e.as_slice().len(), 0.0);
         for (s, x) in sum.iter_mut().zip(e.as_slice()) {
             *s += w * x;
         }
     };
-    if let Some(q) = query {
+    if let Some(q) = query.text {
         for (w, term) in parse_terms(q).map_err(|e| anyhow::anyhow!("query: {e}"))? {
-            add(w, &stack.text.embed_one(&term)?);
+            add(w, &space.embed_text(&term)?);
         }
     }
-    if let Some(file) = image {
+    if let Some(file) = query.image {
         let img = load_image(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let e = stack.lite.embed(&[img])?;
+        let e = space.embed_images(&[img])?;
         add(1.0, &e[0]);
     }
-    if let Some(file) = audio {
+    if let Some(file) = query.audio {
         let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
         let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -416,7 +406,7 @@ fn search(
             anyhow::bail!("{}: no speech heard", file.display());
         }
         eprintln!("heard: {}", t.text);
-        add(1.0, &stack.text.embed_one(&t.text)?);
+        add(1.0, &space.embed_text(&t.text)?);
     }
     let hits = gallery.search(&crossmodal::space::Embedding::normalised(sum), top)?;
     if json {
@@ -431,18 +421,13 @@ fn search(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Cosines in the sentence space are softmaxed at this scale: they span about 0.1–0.7, and a
-/// scale of 20 turns a 0.1 lead into odds of e² ≈ 7:1.
-const CAPTION_SCALE: f32 = 20.0;
-
 fn match_images(
-    store: &ModelStore,
+    space: &ImageSpace,
     images: &[PathBuf],
     captions: &[String],
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let stack = ImageStack::load(store)?;
-    let caption_vectors = stack.text.embed(captions)?;
+    let caption_vectors = space.embed_texts(captions)?;
     let mut failed = false;
     for file in images {
         let img = match load_image(file) {
@@ -453,8 +438,8 @@ fn match_images(
                 continue;
             }
         };
-        let v = stack.lite.embed(&[img])?.remove(0);
-        let logits: Vec<f32> = caption_vectors.iter().map(|c| CAPTION_SCALE * v.cosine(c)).collect();
+        let v = space.embed_images(&[img])?.remove(0);
+        let logits: Vec<f32> = caption_vectors.iter().map(|c| space.caption_scale() * v.cosine(c)).collect();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
         let total: f32 = exp.iter().sum();

@@ -131,7 +131,7 @@ fn an_indexer_killed_midway_leaves_a_valid_gallery() {
         .spawn()
         .expect("spawn");
     // Wait for the first batch to land, then kill it hard.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
     loop {
         let rows: i64 = rusqlite::Connection::open(&gallery)
             .and_then(|c| c.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)))
@@ -255,4 +255,17 @@ fn captions_get_a_probability_per_image() {
             .max_by(|a, b| a["probability"].as_f64().partial_cmp(&b["probability"].as_f64()).expect("cmp"));
         assert_eq!(best.expect("one")["caption"], want);
     }
+}
+
+#[test]
+fn clip_without_its_weights_says_how_to_install_them() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = crossmodal()
+        .env("CROSSMODAL_MODELS", dir.path())
+        .args(["match", "--encoder", "clip", "--caption", "a cat"])
+        .arg(common::eval_dir().join("images/chelsea.png"))
+        .output()
+        .expect("runs");
+    let (ok, _, stderr) = split(&out);
+    assert!(!ok && stderr.contains("crossmodal models fetch clip-vit-b32"), "{stderr}");
 }

@@ -14,7 +14,9 @@ use tokenizers::Tokenizer;
 use super::{Embedding, SpaceError};
 
 /// CLIP's normalisation of RGB in 0..1 (OpenAI's values).
+#[allow(clippy::excessive_precision)] // written as OpenAI publishes them
 const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+#[allow(clippy::excessive_precision)] // written as OpenAI publishes them
 const STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_1];
 
 pub struct ClipEncoder {

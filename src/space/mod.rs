@@ -5,6 +5,7 @@ pub mod clip;
 pub mod conse;
 pub mod depthwise;
 pub mod image_lite;
+pub mod images;
 pub mod pth;
 pub mod text;
 
