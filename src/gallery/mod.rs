@@ -544,8 +544,15 @@ mod tests {
     #[test]
     fn top_k_matches_a_full_sort() {
         let dim = 20;
-        let vectors: Vec<Vec<f32>> =
-            (0..10_000).map(|i| (0..dim).map(|j| ((i * 31 + j * 17) % 97) as f32 - 48.0).collect()).collect();
+        // Pseudo-random rows (xorshift), so that no two scores tie.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let vectors: Vec<Vec<f32>> = (0..10_000).map(|_| (0..dim).map(|_| next()).collect()).collect();
         let index = VectorIndex::new(vectors.iter().map(Vec::as_slice));
         let query = Embedding::normalised((0..dim).map(|j| (j as f32).sin()).collect());
         let mut all: Vec<(usize, f32)> = vectors
