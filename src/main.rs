@@ -114,6 +114,15 @@ enum Command {
         /// A recording of the query, transcribed with Whisper.
         #[arg(long)]
         audio: Option<PathBuf>,
+        /// Say the query: the first utterance from the microphone is transcribed.
+        #[arg(long, conflicts_with = "audio")]
+        mic: bool,
+        /// With --mic: the input device (the remembered or default one otherwise).
+        #[arg(long, requires = "mic")]
+        device: Option<String>,
+        /// With --mic: play this file through the live path instead of the microphone.
+        #[arg(long, requires = "mic", conflicts_with = "device")]
+        input: Option<PathBuf>,
         /// A JSON array of {"path", "score"}, best first.
         #[arg(long)]
         json: bool,
@@ -274,9 +283,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Index { dirs, gallery, reindex, encoder }) => {
             index(&ImageSpace::load(&store, encoder)?, &dirs, gallery, reindex)
         }
-        Some(Command::Search { query, gallery, top, image, audio, json, encoder }) => {
+        Some(Command::Search { query, gallery, top, image, audio, mic, device, input, json, encoder }) => {
             let space = ImageSpace::load(&store, encoder)?;
-            let query = Query { text: query.as_deref(), image: image.as_deref(), audio: audio.as_deref() };
+            let mic = mic.then(|| {
+                if let Some(path) = input {
+                    InputSource::File { path, speed: 1.0 }
+                } else {
+                    let config = crossmodal::audio::capture::config_dir();
+                    let (device, _) =
+                        crossmodal::audio::capture::choose_device(device.as_deref(), config.as_deref());
+                    InputSource::Microphone { device }
+                }
+            });
+            let query = Query {
+                text: query.as_deref(),
+                image: image.as_deref(),
+                audio: audio.as_deref(),
+                mic: mic.as_ref(),
+            };
             search(&store, &space, &query, gallery, top, json)
         }
         Some(Command::Match { images, captions, json, encoder }) => {
@@ -358,6 +382,7 @@ struct Query<'a> {
     text: Option<&'a str>,
     image: Option<&'a Path>,
     audio: Option<&'a Path>,
+    mic: Option<&'a InputSource>,
 }
 
 fn search(
@@ -368,8 +393,8 @@ fn search(
     top: usize,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    if query.text.is_none() && query.image.is_none() && query.audio.is_none() {
-        anyhow::bail!("give a text query, --image FILE or --audio FILE");
+    if query.text.is_none() && query.image.is_none() && query.audio.is_none() && query.mic.is_none() {
+        anyhow::bail!("give a text query, --image FILE, --audio FILE or --mic");
     }
     let path = gallery_path(gallery)?;
     if !path.exists() {
@@ -404,6 +429,21 @@ fn search(
         let t = whisper.transcribe_file(file, &speech::Options::default(), &cancel, None)?;
         if t.text.is_empty() {
             anyhow::bail!("{}: no speech heard", file.display());
+        }
+        eprintln!("heard: {}", t.text);
+        add(1.0, &space.embed_text(&t.text)?);
+    }
+    if let Some(source) = query.mic {
+        eprintln!("say what to find (10 s)…");
+        let Some(samples) = crossmodal::audio::capture::first_utterance(source, Duration::from_secs(10))?
+        else {
+            anyhow::bail!("nothing was said");
+        };
+        let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
+        let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
+        let t = whisper.transcribe(&samples, &speech::Options::default())?;
+        if t.text.is_empty() {
+            anyhow::bail!("no speech heard");
         }
         eprintln!("heard: {}", t.text);
         add(1.0, &space.embed_text(&t.text)?);

@@ -269,3 +269,22 @@ fn clip_without_its_weights_says_how_to_install_them() {
     let (ok, _, stderr) = split(&out);
     assert!(!ok && stderr.contains("crossmodal models fetch clip-vit-b32"), "{stderr}");
 }
+
+#[test]
+fn a_spoken_query_goes_through_the_live_path() {
+    let dir = tempfile::tempdir().expect("temp");
+    let gallery = dir.path().join("g.sqlite");
+    index(&[&common::eval_dir().join("images")], &gallery);
+    let out = crossmodal()
+        .args(["search", "--mic", "--json", "--input"])
+        .arg(common::eval_dir().join("speech/goforward.wav"))
+        .arg("--gallery")
+        .arg(&gallery)
+        .output()
+        .expect("runs");
+    let (ok, stdout, stderr) = split(&out);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("heard: Go forward 10 meters."), "{stderr}");
+    let hits: Vec<serde_json::Value> = serde_json::from_str(stdout.trim()).expect("JSON array");
+    assert_eq!(hits.len(), 5);
+}

@@ -256,6 +256,35 @@ fn open_microphone(
     Ok((rate, stream, shown))
 }
 
+/// Listens until the first utterance ends (voice-activity detection) and returns it, or `None`
+/// when nothing was said within `timeout` (or before the file ended).
+pub fn first_utterance(source: &InputSource, timeout: Duration) -> Result<Option<Vec<f32>>, AudioError> {
+    let mut capture = Capture::start(source)?;
+    let mut vad = super::vad::Vad::new();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let events = match capture.next(Duration::from_millis(50))? {
+            Captured::Audio(samples) => vad.push(&samples),
+            Captured::Idle => continue,
+            Captured::Ended => {
+                let events = vad.finish();
+                let found = events.into_iter().find_map(|e| match e {
+                    super::vad::VadEvent::Utterance { samples, .. } => Some(samples),
+                    super::vad::VadEvent::Started { .. } => None,
+                });
+                return Ok(found);
+            }
+        };
+        if let Some(samples) = events.into_iter().find_map(|e| match e {
+            super::vad::VadEvent::Utterance { samples, .. } => Some(samples),
+            super::vad::VadEvent::Started { .. } => None,
+        }) {
+            return Ok(Some(samples));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

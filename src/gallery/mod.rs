@@ -59,8 +59,14 @@ pub struct IndexReport {
 /// A search hit.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Hit {
+    /// Shown as text; a name that is not UTF-8 has its odd bytes replaced (JSON holds text).
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub score: f32,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 pub struct Gallery {
@@ -176,6 +182,13 @@ fn path_key(path: &Path) -> Vec<u8> {
     path.as_os_str().as_encoded_bytes().to_vec()
 }
 
+#[cfg(unix)]
+fn key_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
 fn key_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }
