@@ -12,7 +12,7 @@ use std::time::Instant;
 use crossmodal::model_store::{self, ModelStore};
 use crossmodal::space::TextEncoder;
 use crossmodal::space::conse::{ConseSettings, LiteImageEncoder};
-use crossmodal::space::image_lite::LiteNet;
+use crossmodal::space::image_lite::{self, LiteNet};
 
 fn main() {
     let store = ModelStore::from_env().expect("store");
@@ -66,6 +66,24 @@ fn main() {
     let secs = start.elapsed().as_secs_f64();
     println!();
     let ours = paths.len() as f64 / secs;
+    // The network alone, on inputs already preprocessed.
+    let inputs: Vec<_> = paths
+        .chunks(8)
+        .map(|chunk| {
+            let t: Vec<_> = chunk
+                .iter()
+                .map(|p| {
+                    image_lite::preprocess(&image::open(p).expect("decodes").to_rgb8()).expect("preprocess")
+                })
+                .collect();
+            candle_core::Tensor::stack(&t, 0).expect("batch")
+        })
+        .collect();
+    let start = Instant::now();
+    for batch in &inputs {
+        encoder.probabilities(batch).expect("forward");
+    }
+    let ours_forward = paths.len() as f64 / start.elapsed().as_secs_f64();
     println!(
         "lite encoder: {ours:.1} images/s (decode + preprocess + encode, batches of 8, {} images)",
         paths.len()
@@ -82,10 +100,17 @@ fn main() {
     match out {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
-            if let Some(theirs) = text.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()) {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let number = |i: usize| words.get(i).and_then(|n| n.parse::<f64>().ok());
+            if let (Some(theirs), Some(theirs_forward)) = (number(1), number(3)) {
                 println!(
                     "PyTorch, same network and preprocessing: {theirs:.1} images/s ({threads} threads); ratio {:.2}×",
                     ours / theirs
+                );
+                println!("lite encoder, network alone: {ours_forward:.1} images/s");
+                println!(
+                    "PyTorch, network alone: {theirs_forward:.1} images/s; ratio {:.2}×",
+                    ours_forward / theirs_forward
                 );
             }
         }

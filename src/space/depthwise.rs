@@ -15,6 +15,51 @@ pub fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize)
     (total / 2, total - total / 2)
 }
 
+/// Sizes of one depthwise pass.
+#[derive(Clone, Copy)]
+struct Geometry {
+    w: usize,
+    hp: usize,
+    wp: usize,
+    ho: usize,
+    wo: usize,
+    k: usize,
+    stride: usize,
+    top: usize,
+    left: usize,
+}
+
+impl Geometry {
+    /// One channel plane: pad it into `padded`, then accumulate each kernel tap over whole rows
+    /// (the inner loop runs along a row, which vectorises).
+    fn plane(&self, plane: &[f32], kern: &[f32], padded: &mut [f32], out: &mut [f32]) {
+        let Self { w, wp, wo, k, stride, top, left, .. } = *self;
+        padded.fill(0.0);
+        for (row, src) in plane.chunks_exact(w).enumerate() {
+            let start = (row + top) * wp + left;
+            padded[start..start + w].copy_from_slice(src);
+        }
+        debug_assert_eq!(padded.len(), self.hp * wp);
+        debug_assert_eq!(out.len(), self.ho * wo);
+        for (ky, kern_row) in kern.chunks_exact(k).enumerate() {
+            for (oy, out_row) in out.chunks_exact_mut(wo).enumerate() {
+                let in_row = &padded[(oy * stride + ky) * wp..(oy * stride + ky + 1) * wp];
+                for (kx, &kv) in kern_row.iter().enumerate() {
+                    if stride == 1 {
+                        for (o, i) in out_row.iter_mut().zip(&in_row[kx..kx + wo]) {
+                            *o += kv * i;
+                        }
+                    } else {
+                        for (ox, o) in out_row.iter_mut().enumerate() {
+                            *o += kv * in_row[ox * stride + kx];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `input` [N, C, H, W], `weight` [C, 1, K, K] → [N, C, H', W'].
 #[allow(clippy::many_single_char_names)] // n, c, h, w, k: the shapes' own names
 pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Padding) -> Result<Tensor> {
@@ -36,34 +81,26 @@ pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Pad
     let pixels: Vec<f32> = input.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
     let kernel: Vec<f32> = weight.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
     let mut out = vec![0f32; n * c * ho * wo];
-    let mut padded = vec![0f32; hp * wp];
-    for (plane_index, (plane, out_plane)) in
-        pixels.chunks_exact(h * w).zip(out.chunks_exact_mut(ho * wo)).enumerate()
-    {
-        let ch = plane_index % c;
-        let kern = &kernel[ch * k * k..(ch + 1) * k * k];
-        padded.fill(0.0);
-        for (row, src) in plane.chunks_exact(w).enumerate() {
-            let start = (row + top) * wp + left;
-            padded[start..start + w].copy_from_slice(src);
-        }
-        for (ky, kern_row) in kern.chunks_exact(k).enumerate() {
-            for (oy, out_row) in out_plane.chunks_exact_mut(wo).enumerate() {
-                let in_row = &padded[(oy * stride + ky) * wp..(oy * stride + ky + 1) * wp];
-                for (kx, &kv) in kern_row.iter().enumerate() {
-                    if stride == 1 {
-                        for (o, i) in out_row.iter_mut().zip(&in_row[kx..kx + wo]) {
-                            *o += kv * i;
-                        }
-                    } else {
-                        for (ox, o) in out_row.iter_mut().enumerate() {
-                            *o += kv * in_row[ox * stride + kx];
-                        }
-                    }
+    // Planes are independent: each core takes a run of them.
+    let planes = n * c;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(planes).max(1);
+    let per = planes.div_ceil(threads);
+    let geometry = Geometry { w, hp, wp, ho, wo, k, stride, top, left };
+    std::thread::scope(|scope| {
+        for (t, out_run) in out.chunks_mut(per * ho * wo).enumerate() {
+            let first = t * per;
+            let pixels = &pixels[first * h * w..];
+            let kernel = &kernel;
+            scope.spawn(move || {
+                let mut padded = vec![0f32; hp * wp];
+                for (i, out_plane) in out_run.chunks_exact_mut(ho * wo).enumerate() {
+                    let ch = (first + i) % c;
+                    let plane = &pixels[i * h * w..(i + 1) * h * w];
+                    geometry.plane(plane, &kernel[ch * k * k..(ch + 1) * k * k], &mut padded, out_plane);
                 }
-            }
+            });
         }
-    }
+    });
     Tensor::from_vec(out, (n, c, ho, wo), input.device())
 }
 

@@ -34,6 +34,8 @@ const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
 struct Conv {
     weight: Tensor,
     bias: Tensor,
+    /// The bias on the host, for the fused bias + ReLU6 pass on the CPU.
+    bias_host: Vec<f32>,
     kernel: usize,
     stride: usize,
     depthwise: bool,
@@ -59,9 +61,42 @@ impl Conv {
             let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
             padded.conv2d(&self.weight, 0, self.stride, 1, 1)?
         };
+        if y.device().is_cpu() {
+            return Ok(bias_act(&y, &self.bias_host, self.relu6)?);
+        }
         let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
         Ok(if self.relu6 { y.clamp(0f32, 6f32)? } else { y })
     }
+}
+
+/// y + bias per channel, then ReLU6 when asked, in one pass over the planes split among the
+/// cores (candle's broadcast add and clamp make three passes, one thread each).
+#[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
+fn bias_act(y: &Tensor, bias: &[f32], relu6: bool) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = y.dims4()?;
+    let mut v: Vec<f32> = y.flatten_all()?.to_vec1()?;
+    let plane = h * w;
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).max(1);
+    let per = (n * c).div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for (t, run) in v.chunks_mut(per * plane).enumerate() {
+            scope.spawn(move || {
+                for (i, p) in run.chunks_exact_mut(plane).enumerate() {
+                    let b = bias[(t * per + i) % c];
+                    if relu6 {
+                        for x in p {
+                            *x = (*x + b).clamp(0.0, 6.0);
+                        }
+                    } else {
+                        for x in p {
+                            *x += b;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Tensor::from_vec(v, (n, c, h, w), y.device())
 }
 
 #[derive(Debug)]
@@ -114,8 +149,9 @@ impl Weights {
         let scale = gamma.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
         let weight = w.broadcast_mul(&scale.reshape(((), 1, 1, 1))?)?.contiguous()?;
         let bias = (beta - mean.mul(&scale)?)?;
+        let bias_host = bias.to_device(&Device::Cpu)?.to_vec1()?;
         let kernel = weight.dim(3)?;
-        Ok(Conv { weight, bias, kernel, stride, depthwise, relu6 })
+        Ok(Conv { weight, bias, bias_host, kernel, stride, depthwise, relu6 })
     }
 }
 
