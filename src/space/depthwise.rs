@@ -61,8 +61,21 @@ impl Geometry {
 }
 
 /// `input` [N, C, H, W], `weight` [C, 1, K, K] → [N, C, H', W'].
-#[allow(clippy::many_single_char_names)] // n, c, h, w, k: the shapes' own names
 pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Padding) -> Result<Tensor> {
+    depthwise_conv2d_bias(input, weight, stride, pad, None, false)
+}
+
+/// As `depthwise_conv2d`, adding a per-channel `bias` and applying ReLU6 (`relu6`) in the same
+/// pass. A contiguous CPU input is read in place, not copied.
+#[allow(clippy::many_single_char_names)] // n, c, h, w, k: the shapes' own names
+pub fn depthwise_conv2d_bias(
+    input: &Tensor,
+    weight: &Tensor,
+    stride: usize,
+    pad: Padding,
+    bias: Option<&[f32]>,
+    relu6: bool,
+) -> Result<Tensor> {
     let (n, c, h, w) = input.dims4()?;
     let (wc, one, k, k2) = weight.dims4()?;
     if wc != c || one != 1 || k != k2 || stride == 0 {
@@ -78,7 +91,23 @@ pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Pad
         candle_core::bail!("depthwise_conv2d: a {k}×{k} kernel is larger than the padded {hp}×{wp} input");
     }
     let (ho, wo) = ((hp - k) / stride + 1, (wp - k) / stride + 1);
-    let pixels: Vec<f32> = input.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+    let owned;
+    let guard;
+    let pixels: &[f32] = if input.device().is_cpu() && input.is_contiguous() {
+        guard = input.storage_and_layout();
+        let (storage, layout) = (&*guard.0, guard.1);
+        let candle_core::Storage::Cpu(cpu) = storage else {
+            candle_core::bail!("depthwise_conv2d: not on the CPU")
+        };
+        let all = cpu.as_slice::<f32>()?;
+        &all[layout.start_offset()..layout.start_offset() + n * c * h * w]
+    } else {
+        owned = input.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
+        &owned
+    };
+    if bias.is_some_and(|b| b.len() != c) {
+        candle_core::bail!("depthwise_conv2d: {c} channels but a bias of another length");
+    }
     let kernel: Vec<f32> = weight.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
     let mut out = vec![0f32; n * c * ho * wo];
     // Planes are independent: each core takes a run of them.
@@ -97,6 +126,16 @@ pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Pad
                     let ch = (first + i) % c;
                     let plane = &pixels[i * h * w..(i + 1) * h * w];
                     geometry.plane(plane, &kernel[ch * k * k..(ch + 1) * k * k], &mut padded, out_plane);
+                    let b = bias.map_or(0.0, |b| b[ch]);
+                    if relu6 {
+                        for x in out_plane.iter_mut() {
+                            *x = (*x + b).clamp(0.0, 6.0);
+                        }
+                    } else if b != 0.0 {
+                        for x in out_plane.iter_mut() {
+                            *x += b;
+                        }
+                    }
                 }
             });
         }

@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use super::SpaceError;
-use super::depthwise::{depthwise_conv2d, same_padding};
+use super::depthwise::{depthwise_conv2d, depthwise_conv2d_bias, same_padding};
 
 /// Input side in pixels; images are resized so the shorter side is `RESIZE`, then centre-cropped.
 pub const INPUT: usize = 224;
@@ -48,6 +48,17 @@ impl Conv {
         let (_, _, h, w) = x.dims4()?;
         let (top, bottom) = same_padding(h, self.kernel, self.stride);
         let (left, right) = same_padding(w, self.kernel, self.stride);
+        if self.depthwise && x.device().is_cpu() {
+            let pad = (top, left, bottom, right);
+            return Ok(depthwise_conv2d_bias(
+                x,
+                &self.weight,
+                self.stride,
+                pad,
+                Some(&self.bias_host),
+                self.relu6,
+            )?);
+        }
         let y = if self.depthwise {
             depthwise_conv2d(x, &self.weight, self.stride, (top, left, bottom, right))?
         } else if self.kernel == 1 && self.stride == 1 {
@@ -74,29 +85,35 @@ impl Conv {
 #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
 fn bias_act(y: &Tensor, bias: &[f32], relu6: bool) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = y.dims4()?;
-    let mut v: Vec<f32> = y.flatten_all()?.to_vec1()?;
+    let y = y.contiguous()?;
+    let guard = y.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*guard.0 else { candle_core::bail!("bias_act: not on the CPU") };
+    let start = guard.1.start_offset();
+    let input = &cpu.as_slice::<f32>()?[start..start + n * c * h * w];
+    let mut out = vec![0f32; input.len()];
     let plane = h * w;
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).max(1);
     let per = (n * c).div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        for (t, run) in v.chunks_mut(per * plane).enumerate() {
+        for (t, (dst, src)) in out.chunks_mut(per * plane).zip(input.chunks(per * plane)).enumerate() {
             scope.spawn(move || {
-                for (i, p) in run.chunks_exact_mut(plane).enumerate() {
+                for (i, (d, s)) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)).enumerate() {
                     let b = bias[(t * per + i) % c];
                     if relu6 {
-                        for x in p {
-                            *x = (*x + b).clamp(0.0, 6.0);
+                        for (o, x) in d.iter_mut().zip(s) {
+                            *o = (x + b).clamp(0.0, 6.0);
                         }
                     } else {
-                        for x in p {
-                            *x += b;
+                        for (o, x) in d.iter_mut().zip(s) {
+                            *o = x + b;
                         }
                     }
                 }
             });
         }
     });
-    Tensor::from_vec(v, (n, c, h, w), y.device())
+    drop(guard);
+    Tensor::from_vec(out, (n, c, h, w), y.device())
 }
 
 #[derive(Debug)]
