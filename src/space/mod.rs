@@ -6,6 +6,7 @@ pub mod conse;
 pub mod depthwise;
 pub mod image_lite;
 pub mod images;
+pub mod projection;
 pub mod pth;
 pub mod text;
 
