@@ -18,8 +18,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use crossmodal::commands::Matcher;
 use crossmodal::commands::matcher::{self, Decision};
-use crossmodal::commands::{Matcher, similarity};
 use crossmodal::model_store::{self, ModelStore};
 use crossmodal::space::TextEncoder;
 use crossmodal::speech::{Options, Whisper};
@@ -169,7 +169,7 @@ fn throughput(encoder: &TextEncoder, model_dir: &std::path::Path, set: &crossmod
     let mut sentences: Vec<String> = set.commands.iter().map(|c| c.name.clone()).collect();
     sentences.extend(common::speech_clips().into_iter().map(|c| c.text));
     let mut base = sentences.clone();
-    base.extend(sentences.iter().filter_map(|s| similarity::with_digits(s)));
+    base.extend(sentences.iter().filter_map(|s| crossmodal::speech::wer::with_digits(s)));
     let sentences: Vec<String> = base.iter().cycle().take(1024).cloned().collect();
     let _ = encoder.embed(&sentences[..32]);
     let start = Instant::now();

@@ -37,15 +37,7 @@ fn ratio(a: &str, b: &str) -> f32 {
     if longest == 0 {
         return 1.0;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    1.0 - prev[b.len()] as f32 / longest as f32
+    1.0 - wer::edit_distance(&a, &b) as f32 / longest as f32
 }
 
 /// A Soundex-like code without the length cap: the first letter, then one digit per run of
@@ -78,59 +70,6 @@ pub fn sound_code(word: &str) -> String {
     code
 }
 
-/// The phrase with number words written as digits, the way Whisper writes them ("ten of
-/// clubs" → "10 of clubs"), or `None` when it has no number words.
-pub fn with_digits(phrase: &str) -> Option<String> {
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
-    let words: Vec<&str> = phrase.split_whitespace().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut changed = false;
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i].to_ascii_lowercase();
-        if let Some(t) = TENS.iter().position(|t| *t == w) {
-            let mut n = (t + 2) * 10;
-            if let Some(u) =
-                words.get(i + 1).and_then(|n| UNITS[1..10].iter().position(|u| u.eq_ignore_ascii_case(n)))
-            {
-                n += u + 1;
-                i += 1;
-            }
-            out.push(n.to_string());
-            changed = true;
-        } else if let Some(u) = UNITS.iter().position(|u| *u == w) {
-            out.push(u.to_string());
-            changed = true;
-        } else {
-            out.push(words[i].to_owned());
-        }
-        i += 1;
-    }
-    changed.then(|| out.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,12 +89,5 @@ mod tests {
         let c = Spoken::new("Queen of Cloves");
         assert!(c.similarity(&Spoken::new("queen of clubs")) > c.similarity(&Spoken::new("queen of hearts")));
         assert!(Spoken::new("").similarity(&Spoken::new("five")) < 0.01);
-    }
-
-    #[test]
-    fn number_words_become_digits() {
-        assert_eq!(with_digits("ten of clubs").as_deref(), Some("10 of clubs"));
-        assert_eq!(with_digits("go forward twenty five meters").as_deref(), Some("go forward 25 meters"));
-        assert_eq!(with_digits("queen of hearts"), None);
     }
 }

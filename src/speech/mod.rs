@@ -304,7 +304,7 @@ impl Whisper {
         // (phrase index, tokens) for every written form of every phrase.
         let mut forms: Vec<(usize, Vec<WhisperTokenId>)> = Vec::new();
         for (i, phrase) in phrases.iter().enumerate() {
-            let digits = crate::commands::similarity::with_digits(phrase);
+            let digits = wer::with_digits(phrase);
             let written = digits.as_deref().unwrap_or(phrase);
             let styled = styled_like(written, heard);
             for form in std::iter::once(phrase.as_str()).chain(digits.as_deref()).chain(styled.as_deref()) {

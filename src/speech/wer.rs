@@ -55,6 +55,34 @@ pub fn number_words(n: u64) -> String {
     }
 }
 
+/// The phrase with number words written as digits, the way Whisper writes them ("ten of
+/// clubs" → "10 of clubs", "twenty five" → "25"), or `None` when it has no number words.
+pub fn with_digits(phrase: &str) -> Option<String> {
+    let words: Vec<&str> = phrase.split_whitespace().collect();
+    let unit = |w: &str| ONES.iter().position(|u| u.eq_ignore_ascii_case(w));
+    let tens = |w: &str| TENS.iter().skip(2).position(|t| t.eq_ignore_ascii_case(w)).map(|t| (t + 2) * 10);
+    let mut out: Vec<String> = Vec::new();
+    let mut changed = false;
+    let mut i = 0;
+    while i < words.len() {
+        if let Some(mut n) = tens(words[i]) {
+            if let Some(u) = words.get(i + 1).and_then(|w| unit(w)).filter(|u| (1..10).contains(u)) {
+                n += u;
+                i += 1;
+            }
+            out.push(n.to_string());
+            changed = true;
+        } else if let Some(u) = unit(words[i]) {
+            out.push(u.to_string());
+            changed = true;
+        } else {
+            out.push(words[i].to_owned());
+        }
+        i += 1;
+    }
+    changed.then(|| out.join(" "))
+}
+
 /// The normalised words of a text.
 pub fn normalise(text: &str) -> Vec<String> {
     words(text, true)
@@ -83,8 +111,8 @@ fn words(text: &str, spell: bool) -> Vec<String> {
     words
 }
 
-/// Word-level edit distance between two word lists.
-pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
+/// Edit distance between two sequences (of words for WER, of characters elsewhere).
+pub fn edit_distance<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> usize {
     let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
     for (i, r) in reference.iter().enumerate() {
         let mut cur = vec![i + 1; hypothesis.len() + 1];
@@ -121,5 +149,12 @@ mod tests {
         assert_eq!(edit_distance(&w("a b c"), &w("a c")), 1);
         assert_eq!(edit_distance(&w("a c"), &w("a b c")), 1);
         assert_eq!(errors("ten of clubs", "10 of clubs.", false), (1, 3));
+    }
+
+    #[test]
+    fn number_words_become_digits() {
+        assert_eq!(with_digits("ten of clubs").as_deref(), Some("10 of clubs"));
+        assert_eq!(with_digits("go forward twenty five meters").as_deref(), Some("go forward 25 meters"));
+        assert_eq!(with_digits("queen of hearts"), None);
     }
 }
