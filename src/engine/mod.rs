@@ -16,6 +16,8 @@ pub use device::DeviceInfo;
 use crate::commands::{CommandSet, Decision, Matcher, matcher};
 use crate::model_store::{self, ModelSpec, ModelStore, Role};
 use crate::space::TextEncoder;
+use crate::space::clip::ClipEncoder;
+use crate::space::image_lite::LiteNet;
 use crate::speech::{self, Transcript, Whisper};
 
 /// What the engine knows of one model.
@@ -116,15 +118,15 @@ pub enum AudioInput {
 
 /// Models the engine holds once loaded.
 #[derive(Default)]
-// The image encoders arrive with the image issue; until then the engine loads their weights to
-// prove the files and reports their device.
+// The image encoders are loaded (and their device reported) here; the window's image panel
+// will send them work. The CLI's image jobs load `ImageSpace` themselves.
 #[allow(dead_code)]
 struct Loaded {
     whisper: BTreeMap<&'static str, Whisper>,
     text: Option<TextEncoder>,
     matcher: Option<Matcher>,
-    image_lite: Option<Vec<(String, candle_core::Tensor)>>,
-    clip: Option<std::collections::HashMap<String, candle_core::Tensor>>,
+    image_lite: Option<LiteNet>,
+    clip: Option<ClipEncoder>,
 }
 
 /// A handle on the running inference thread.
@@ -381,21 +383,13 @@ fn load_model(
             Ok(where_)
         }
         Role::ImageLite => {
-            let tensors = crate::space::pth::read_legacy(&path).map_err(|e| e.to_string())?;
-            let tensors = tensors
-                .into_iter()
-                .map(|(name, t)| t.to_device(device).map(|t| (name, t)))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-            if !tensors.iter().any(|(n, _)| n == "_fc.weight") {
-                return Err(format!("{} has no classifier (_fc.weight)", path.display()));
-            }
-            loaded.image_lite = Some(tensors);
-            Ok(on(device))
+            let net = LiteNet::load(&path, device).map_err(|e| e.to_string())?;
+            let where_ = on(net.device());
+            loaded.image_lite = Some(net);
+            Ok(where_)
         }
         Role::ImageClip => {
-            let tensors = candle_core::safetensors::load(&path, device).map_err(|e| e.to_string())?;
-            loaded.clip = Some(tensors);
+            loaded.clip = Some(ClipEncoder::load(&dir, device).map_err(|e| e.to_string())?);
             Ok(on(device))
         }
     }
