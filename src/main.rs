@@ -422,28 +422,25 @@ fn search(
         let e = space.embed_images(&[img])?;
         add(1.0, &e[0]);
     }
-    if let Some(file) = query.audio {
-        let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
-        let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
-        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let t = whisper.transcribe_file(file, &speech::Options::default(), &cancel, None)?;
-        if t.text.is_empty() {
-            anyhow::bail!("{}: no speech heard", file.display());
-        }
-        eprintln!("heard: {}", t.text);
-        add(1.0, &space.embed_text(&t.text)?);
-    }
-    if let Some(source) = query.mic {
+    // A spoken query, from a recording or the microphone, becomes its transcript.
+    let spoken = if let Some(file) = query.audio {
+        Some((file.display().to_string(), crossmodal::audio::decode_file(file)?.samples))
+    } else if let Some(source) = query.mic {
         eprintln!("say what to find (10 s)…");
         let Some(samples) = crossmodal::audio::capture::first_utterance(source, Duration::from_secs(10))?
         else {
             anyhow::bail!("nothing was said");
         };
+        Some(("the microphone".to_owned(), samples))
+    } else {
+        None
+    };
+    if let Some((from, samples)) = spoken {
         let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
         let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
         let t = whisper.transcribe(&samples, &speech::Options::default())?;
         if t.text.is_empty() {
-            anyhow::bail!("no speech heard");
+            anyhow::bail!("{from}: no speech heard");
         }
         eprintln!("heard: {}", t.text);
         add(1.0, &space.embed_text(&t.text)?);
