@@ -60,6 +60,16 @@ impl Geometry {
     }
 }
 
+/// Runs `f` on a tensor's values as f32, read in place when the tensor is a contiguous CPU one
+/// (copying a large activation out costs more than a depthwise convolution over it).
+pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.to_device(&Device::Cpu)?.contiguous()?;
+    let guard = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*guard.0 else { candle_core::bail!("with_values: not on the CPU") };
+    let start = guard.1.start_offset();
+    f(&cpu.as_slice::<f32>()?[start..start + t.elem_count()])
+}
+
 /// `input` [N, C, H, W], `weight` [C, 1, K, K] → [N, C, H', W'].
 pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Padding) -> Result<Tensor> {
     depthwise_conv2d_bias(input, weight, stride, pad, None, false)
@@ -91,56 +101,45 @@ pub fn depthwise_conv2d_bias(
         candle_core::bail!("depthwise_conv2d: a {k}×{k} kernel is larger than the padded {hp}×{wp} input");
     }
     let (ho, wo) = ((hp - k) / stride + 1, (wp - k) / stride + 1);
-    let owned;
-    let guard;
-    let pixels: &[f32] = if input.device().is_cpu() && input.is_contiguous() {
-        guard = input.storage_and_layout();
-        let (storage, layout) = (&*guard.0, guard.1);
-        let candle_core::Storage::Cpu(cpu) = storage else {
-            candle_core::bail!("depthwise_conv2d: not on the CPU")
-        };
-        let all = cpu.as_slice::<f32>()?;
-        &all[layout.start_offset()..layout.start_offset() + n * c * h * w]
-    } else {
-        owned = input.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
-        &owned
-    };
     if bias.is_some_and(|b| b.len() != c) {
         candle_core::bail!("depthwise_conv2d: {c} channels but a bias of another length");
     }
     let kernel: Vec<f32> = weight.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
-    let mut out = vec![0f32; n * c * ho * wo];
-    // Planes are independent: each core takes a run of them.
-    let planes = n * c;
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(planes).max(1);
-    let per = planes.div_ceil(threads);
-    let geometry = Geometry { w, hp, wp, ho, wo, k, stride, top, left };
-    std::thread::scope(|scope| {
-        for (t, out_run) in out.chunks_mut(per * ho * wo).enumerate() {
-            let first = t * per;
-            let pixels = &pixels[first * h * w..];
-            let kernel = &kernel;
-            scope.spawn(move || {
-                let mut padded = vec![0f32; hp * wp];
-                for (i, out_plane) in out_run.chunks_exact_mut(ho * wo).enumerate() {
-                    let ch = (first + i) % c;
-                    let plane = &pixels[i * h * w..(i + 1) * h * w];
-                    geometry.plane(plane, &kernel[ch * k * k..(ch + 1) * k * k], &mut padded, out_plane);
-                    let b = bias.map_or(0.0, |b| b[ch]);
-                    if relu6 {
-                        for x in out_plane.iter_mut() {
-                            *x = (*x + b).clamp(0.0, 6.0);
-                        }
-                    } else if b != 0.0 {
-                        for x in out_plane.iter_mut() {
-                            *x += b;
+    with_values(input, |pixels| {
+        let mut out = vec![0f32; n * c * ho * wo];
+        // Planes are independent: each core takes a run of them.
+        let planes = n * c;
+        let threads =
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(planes).max(1);
+        let per = planes.div_ceil(threads);
+        let geometry = Geometry { w, hp, wp, ho, wo, k, stride, top, left };
+        std::thread::scope(|scope| {
+            for (t, out_run) in out.chunks_mut(per * ho * wo).enumerate() {
+                let first = t * per;
+                let pixels = &pixels[first * h * w..];
+                let kernel = &kernel;
+                scope.spawn(move || {
+                    let mut padded = vec![0f32; hp * wp];
+                    for (i, out_plane) in out_run.chunks_exact_mut(ho * wo).enumerate() {
+                        let ch = (first + i) % c;
+                        let plane = &pixels[i * h * w..(i + 1) * h * w];
+                        geometry.plane(plane, &kernel[ch * k * k..(ch + 1) * k * k], &mut padded, out_plane);
+                        let b = bias.map_or(0.0, |b| b[ch]);
+                        if relu6 {
+                            for x in out_plane.iter_mut() {
+                                *x = (*x + b).clamp(0.0, 6.0);
+                            }
+                        } else if b != 0.0 {
+                            for x in out_plane.iter_mut() {
+                                *x += b;
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
-    Tensor::from_vec(out, (n, c, ho, wo), input.device())
+                });
+            }
+        });
+        Tensor::from_vec(out, (n, c, ho, wo), input.device())
+    })
 }
 
 #[cfg(test)]

@@ -85,35 +85,31 @@ impl Conv {
 #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
 fn bias_act(y: &Tensor, bias: &[f32], relu6: bool) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = y.dims4()?;
-    let y = y.contiguous()?;
-    let guard = y.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*guard.0 else { candle_core::bail!("bias_act: not on the CPU") };
-    let start = guard.1.start_offset();
-    let input = &cpu.as_slice::<f32>()?[start..start + n * c * h * w];
-    let mut out = vec![0f32; input.len()];
-    let plane = h * w;
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).max(1);
-    let per = (n * c).div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        for (t, (dst, src)) in out.chunks_mut(per * plane).zip(input.chunks(per * plane)).enumerate() {
-            scope.spawn(move || {
-                for (i, (d, s)) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)).enumerate() {
-                    let b = bias[(t * per + i) % c];
-                    if relu6 {
-                        for (o, x) in d.iter_mut().zip(s) {
-                            *o = (x + b).clamp(0.0, 6.0);
-                        }
-                    } else {
-                        for (o, x) in d.iter_mut().zip(s) {
-                            *o = x + b;
+    super::depthwise::with_values(y, |input| {
+        let mut out = vec![0f32; input.len()];
+        let plane = h * w;
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).max(1);
+        let per = (n * c).div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            for (t, (dst, src)) in out.chunks_mut(per * plane).zip(input.chunks(per * plane)).enumerate() {
+                scope.spawn(move || {
+                    for (i, (d, s)) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)).enumerate() {
+                        let b = bias[(t * per + i) % c];
+                        if relu6 {
+                            for (o, x) in d.iter_mut().zip(s) {
+                                *o = (x + b).clamp(0.0, 6.0);
+                            }
+                        } else {
+                            for (o, x) in d.iter_mut().zip(s) {
+                                *o = x + b;
+                            }
                         }
                     }
-                }
-            });
-        }
-    });
-    drop(guard);
-    Tensor::from_vec(out, (n, c, h, w), y.device())
+                });
+            }
+        });
+        Tensor::from_vec(out, (n, c, h, w), y.device())
+    })
 }
 
 #[derive(Debug)]

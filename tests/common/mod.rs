@@ -90,10 +90,16 @@ pub struct Clip {
 }
 
 /// The 12 public speech clips with their reference transcripts.
-pub fn speech_clips() -> Vec<Clip> {
+/// The evaluation set's folder and its manifest.
+fn manifest() -> (PathBuf, serde_json::Value) {
     let dir = eval_dir();
-    let manifest: serde_json::Value =
+    let manifest =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+    (dir, manifest)
+}
+
+pub fn speech_clips() -> Vec<Clip> {
+    let (dir, manifest) = manifest();
     manifest["speech"]
         .as_array()
         .expect("speech list")
@@ -169,9 +175,7 @@ pub struct Photo {
 }
 
 pub fn photos() -> Vec<Photo> {
-    let dir = eval_dir();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+    let (dir, manifest) = manifest();
     manifest["images"]
         .as_array()
         .expect("image list")
