@@ -29,9 +29,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Window: play this audio file as the microphone (a virtual microphone).
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// Window: the image gallery (default: gallery.sqlite in the platform data folder).
+    #[arg(long, value_name = "FILE")]
+    gallery: Option<PathBuf>,
+    /// Window: the command file (default: commands.toml in the config folder).
+    #[arg(long, value_name = "FILE")]
+    commands: Option<PathBuf>,
     /// Open the window, save a screenshot to this PNG once the models have settled, and exit.
     #[arg(long, hide = true)]
     screenshot: Option<PathBuf>,
+    /// Open the window, print the time from start to its first frame, and exit.
+    #[arg(long, hide = true)]
+    first_frame: bool,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +248,7 @@ enum SourceArg {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG").unwrap_or_else(|_| "warn".into()),
@@ -243,7 +256,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, started) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -252,11 +265,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     let store = ModelStore::from_env()?;
     match cli.command {
         None => {
-            crossmodal::gui::run(store, cli.screenshot)?;
+            let options = crossmodal::gui::Options {
+                input: cli.input,
+                gallery: cli.gallery,
+                commands: cli.commands,
+                screenshot: cli.screenshot,
+                first_frame: cli.first_frame.then_some(started),
+                settings: None,
+            };
+            crossmodal::gui::run(store, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Models { command }) => models(&store, command),
@@ -507,7 +528,7 @@ fn load_commands(path: Option<&Path>) -> anyhow::Result<CommandSet> {
 
 /// Waits for the engine to take a command set.
 fn set_commands(engine: &Engine, set: CommandSet) -> anyhow::Result<()> {
-    engine.send(Request::SetCommands(set));
+    engine.send(Request::SetCommands(set, crossmodal::commands::matcher::CALIBRATED));
     loop {
         match engine.recv().context("the inference engine stopped")? {
             Event::CommandsReady { .. } => return Ok(()),

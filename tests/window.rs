@@ -1,57 +1,385 @@
-//! The window: device and model status drawn from the engine's events (`egui_kittest` through
-//! AccessKit), and the real binary opening under Xvfb.
+//! The window, driven through AccessKit with `egui_kittest` on the real models and the public
+//! recordings and photographs: each panel does its job, bad input becomes a notice, snapshots of
+//! each panel (tests/snapshots/*.png), and the real binary opening under Xvfb.
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossmodal::gui::CrossmodalApp;
+use crossmodal::gui::{CrossmodalApp, Options, Settings, Theme};
 use crossmodal::model_store::ModelStore;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
-fn harness(store: ModelStore) -> Harness<'static, CrossmodalApp> {
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(900.0, 600.0))
-        .build_eframe(move |cc| CrossmodalApp::new(&cc.egui_ctx, store, None));
-    let deadline = Instant::now() + Duration::from_mins(2);
-    while !h.state().settled() {
-        assert!(Instant::now() < deadline, "the engine did not settle");
-        std::thread::sleep(Duration::from_millis(50));
-        h.step();
+type App = Harness<'static, CrossmodalApp>;
+
+/// Settings that do not depend on this machine's saved state.
+fn settings() -> Settings {
+    Settings { input_device: None, threads: 2, theme: Theme::Dark, ..Settings::default() }
+}
+
+fn open(store: ModelStore, mut options: Options) -> App {
+    if options.settings.is_none() {
+        options.settings = Some(settings());
     }
-    h.step();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1000.0, 680.0))
+        .build_eframe(move |cc| CrossmodalApp::new(&cc.egui_ctx, store, options));
+    wait(&mut h, "the engine to settle", Duration::from_mins(2), |h| h.state().settled());
     h
 }
 
+/// Steps the window until `done` holds.
+fn wait(h: &mut App, what: &str, limit: Duration, done: impl Fn(&App) -> bool) {
+    let deadline = Instant::now() + limit;
+    h.step();
+    while !done(h) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; notices: {:?}",
+            h.state().notices()
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        h.step();
+    }
+    h.step();
+}
+
+fn has(h: &App, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+/// Hides a line that shows a temporary path from snapshots, from its start to the right edge.
+fn mask_line(h: &mut App, text: &str) {
+    let rect = h.get_all_by_label_contains(text).next().expect("the line").rect();
+    h.mask(egui::Rect::from_min_max(rect.min, egui::pos2(1000.0, rect.max.y)));
+}
+
+/// Every label in the window, for failure messages.
+fn labels(h: &App) -> Vec<String> {
+    h.query_all(egui_kittest::kittest::By::new())
+        .filter_map(|n| n.accesskit_node().label().or_else(|| n.accesskit_node().value()))
+        .collect()
+}
+
+/// Clicks the control with this label and lets the window answer.
+fn click(h: &mut App, label: &str) {
+    h.get_by_label(label).click();
+    h.step();
+    // Away, so that the next click (maybe on the same spot) is not a double click.
+    h.remove_cursor();
+    h.step();
+    h.step();
+}
+
+fn tab(h: &mut App, name: &str) {
+    click(h, name);
+}
+
+/// Types into the text field with this role and label.
+fn type_into(h: &mut App, role: Role, label: &str, text: &str) {
+    h.get_by_role_and_label(role, label).focus();
+    h.step();
+    h.get_by_role_and_label(role, label).type_text(text);
+    h.step();
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Drops files on the window with the pointer at `at`.
+fn drop_files(h: &mut App, files: &[PathBuf], at: egui::Pos2) {
+    h.hover_at(at);
+    h.step();
+    for f in files {
+        h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(f.clone())));
+    }
+    h.step();
+}
+
+/// Everything but the default set's speech model, text encoder and lite image encoder.
+fn default_store() -> ModelStore {
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+        common::installed(name);
+    }
+    common::store()
+}
+
+/// A store with only the default set (no CLIP, so the lite encoder is used and results do
+/// not depend on what else is installed).
+fn default_only(dir: &Path) -> ModelStore {
+    let from = default_store();
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+        let spec = crossmodal::model_store::spec(name).expect("catalogue");
+        common::copy_model(&from, spec, dir);
+    }
+    ModelStore::at(dir)
+}
+
 #[test]
-fn an_empty_store_shows_the_device_and_what_to_fetch() {
+fn an_empty_store_opens_and_shows_what_to_fetch() {
     let dir = tempfile::tempdir().expect("temp");
-    let h = harness(ModelStore::at(dir.path()));
+    let mut h = open(ModelStore::at(dir.path().join("store")), Options::default());
     h.get_by_label_contains("Device: CPU");
+    tab(&mut h, "Settings");
     for name in ["whisper-tiny.en", "whisper-base", "minilm", "efficientnet-lite0", "clip-vit-b32"] {
+        h.get_by_label(&format!("Fetch {name}"));
         h.get_by_label(&format!("crossmodal models fetch {name}"));
     }
     assert_eq!(h.get_all_by_label("not installed").count(), 5);
+    mask_line(&mut h, "Model store:");
+    h.snapshot("settings");
+    // Dropping an audio file with no speech model: the file fails with the fetch command.
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    drop_files(&mut h, &[clip], egui::pos2(500.0, 400.0));
+    wait(&mut h, "the missing model to be reported", Duration::from_secs(30), |h| {
+        h.state().notices().iter().any(|n| n.contains("crossmodal models fetch whisper-tiny.en"))
+    });
 }
 
 #[test]
 fn installed_models_load_on_the_engine_and_report_their_device() {
-    let store = common::store();
-    common::installed("whisper-tiny.en");
+    let store = default_store();
     common::installed("whisper-base");
-    let mut h = harness(store);
+    let mut h = open(store, Options::default());
     h.get_by_label_contains("Device: CPU");
+    tab(&mut h, "Settings");
     // The default set loads at start: whisper-tiny.en, minilm, efficientnet-lite0.
     assert_eq!(h.get_all_by_label("ready on CPU").count(), 3);
     // whisper-base is installed but not part of the default set: loading it is a click.
-    h.get_by_label("Load whisper-base").click();
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while h.query_all_by_label("ready on CPU").count() < 4 {
-        assert!(Instant::now() < deadline, "whisper-base did not load");
-        std::thread::sleep(Duration::from_millis(50));
-        h.step();
+    click(&mut h, "Load whisper-base");
+    wait(&mut h, "whisper-base to load", Duration::from_mins(1), |h| {
+        h.query_all_by_label("ready on CPU").count() >= 4
+    });
+}
+
+#[test]
+fn recording_from_the_virtual_microphone_shows_the_transcript() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let mut h = open(default_only(dir.path()), Options { input: Some(clip), ..Options::default() });
+    // Space starts recording (no text field has the keyboard).
+    h.key_press(egui::Key::Space);
+    wait(&mut h, "the recording to start", Duration::from_secs(10), |h| has(h, "Stop"));
+    wait(&mut h, "the live transcript", Duration::from_mins(1), |h| has(h, "Go forward 10 meters"));
+    wait(&mut h, "the recording to end with the file", Duration::from_secs(30), |h| {
+        h.query_by_label("Record").is_some() && h.state().idle()
+    });
+    h.get_by_label("Live (goforward.wav)");
+    h.snapshot("transcribe");
+}
+
+#[test]
+fn a_dropped_recording_is_transcribed_and_a_non_media_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not audio").expect("write");
+    let mut h = open(default_only(&dir.path().join("store")), Options::default());
+    let clip = common::eval_dir().join("speech/librivox_0870.wav");
+    drop_files(&mut h, &[clip, notes], egui::pos2(500.0, 400.0));
+    assert!(
+        h.state().notices().iter().any(|n| n.contains("notes.txt: not an audio file")),
+        "{:?}",
+        h.state().notices()
+    );
+    h.get_by_label("librivox_0870.wav");
+    wait(&mut h, "the transcript", Duration::from_mins(2), |h| has(h, "done"));
+    assert!(has(&h, "Dashwood"), "no segment names Dashwood");
+    // Segments carry their times.
+    assert!(has(&h, "00:00."), "no timestamps");
+}
+
+#[test]
+fn indexing_a_dropped_folder_then_searching_shows_ranked_thumbnails() {
+    let dir = tempfile::tempdir().expect("temp");
+    let gallery = dir.path().join("g.sqlite");
+    let options = Options { gallery: Some(gallery.clone()), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    tab(&mut h, "Images");
+    // Dropped below the "find similar" area: a folder is indexed.
+    drop_files(&mut h, &[common::eval_dir().join("images")], egui::pos2(500.0, 450.0));
+    wait(&mut h, "the folder to be indexed", Duration::from_mins(2), |h| has(h, "indexed: 11 added"));
+    // Ctrl+F goes to the search box.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    let search = h.get_by_role_and_label(Role::TextInput, "Search");
+    assert!(search.is_focused(), "Ctrl+F did not focus the search box");
+    search.type_text("a cup of coffee");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait(&mut h, "results", Duration::from_secs(30), |h| has(h, "1. coffee.png"));
+    assert!(has(&h, "2. "), "only one result");
+    wait(&mut h, "the thumbnails", Duration::from_secs(30), |h| h.state().thumbnails_shown());
+    h.get_by_label("coffee.png");
+    h.snapshot("images");
+
+    // Which caption fits each image.
+    type_into(&mut h, Role::MultilineTextInput, "Captions", "a cup of coffee\na tabby cat");
+    click(&mut h, "Match captions");
+    wait(&mut h, "the captions", Duration::from_secs(30), |h| h.state().idle() && has(h, " %"));
+    let coffee = h.get_all_by_label_contains("a cup of coffee ").count();
+    assert!(coffee >= 1, "no caption probabilities shown");
+
+    // An image dropped on the "find similar" area is a query: it finds itself first.
+    let zone = h.get_by_label_contains("drop one image here to find similar ones").rect();
+    drop_files(&mut h, &[common::eval_dir().join("images/moon.png")], zone.center());
+    wait(&mut h, "similar images", Duration::from_secs(30), |h| has(h, "1. moon.png 1.000"));
+
+    // The picture of the space: the indexed images and the query.
+    tab(&mut h, "Space");
+    wait(&mut h, "the projection", Duration::from_mins(1), |h| has(h, "11 images"));
+    assert!(has(&h, "1 query"), "the query is not in the picture");
+    h.snapshot("space");
+}
+
+#[test]
+fn a_folder_of_thousands_of_files_indexes_what_it_can_and_stays_responsive() {
+    let dir = tempfile::tempdir().expect("temp");
+    let folder = dir.path().join("many");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    for i in 0..3000 {
+        // Files named like photos that are not: each is refused with its reason.
+        std::fs::write(folder.join(format!("img_{i:04}.jpg")), format!("not a photo {i}")).expect("write");
     }
+    for name in ["coffee.png", "moon.png"] {
+        std::fs::copy(common::eval_dir().join("images").join(name), folder.join(name)).expect("copy");
+    }
+    let options = Options { gallery: Some(dir.path().join("g.sqlite")), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    tab(&mut h, "Images");
+    drop_files(&mut h, &[folder], egui::pos2(500.0, 450.0));
+    wait(&mut h, "the folder to be indexed", Duration::from_mins(3), |h| has(h, "indexed: 2 added"));
+    assert!(has(&h, "3000 skipped"), "the refused files are not counted");
+}
+
+fn write_commands(dir: &Path, touched: &Path) -> PathBuf {
+    let commands = dir.join("commands.toml");
+    let text = format!(
+        r#"[[command]]
+name = "forward"
+phrases = ["go forward ten meters"]
+action = {{ kind = "run", program = "touch", args = ["{}"] }}
+
+[[command]]
+name = "stop"
+phrases = ["stop listening"]
+"#,
+        touched.display()
+    );
+    std::fs::write(&commands, text).expect("write");
+    commands
+}
+
+#[test]
+fn listening_fires_a_spoken_command() {
+    let dir = tempfile::tempdir().expect("temp");
+    let touched = dir.path().join("fired");
+    let commands = write_commands(dir.path(), &touched);
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let options = Options { input: Some(clip), commands: Some(commands), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    tab(&mut h, "Commands");
+    assert_eq!(h.get_all_by_label("Remove forward").count(), 1);
+    // The file's folder and the path in the action differ between runs.
+    mask_line(&mut h, "commands.toml");
+    let action = h.get_all_by_label_contains("run \"touch\"").next().expect("the action").rect();
+    h.mask(action);
+    h.snapshot("commands");
+    click(&mut h, "Listen");
+    wait(&mut h, "the command to fire", Duration::from_mins(1), |h| has(h, "did forward"));
+    wait(&mut h, "the program to run", Duration::from_secs(10), |_| touched.exists());
+    assert!(has(&h, "Go forward 10 meters."), "the transcript is not in the log");
+}
+
+#[test]
+fn an_empty_command_list_is_refused_and_the_file_is_kept() {
+    let dir = tempfile::tempdir().expect("temp");
+    let commands = write_commands(dir.path(), &dir.path().join("fired"));
+    let before = std::fs::read_to_string(&commands).expect("read");
+    let options = Options { commands: Some(commands.clone()), ..Options::default() };
+    let mut h = open(ModelStore::at(dir.path().join("store")), options);
+    tab(&mut h, "Commands");
+    click(&mut h, "Remove forward");
+    click(&mut h, "Remove stop");
+    click(&mut h, "Save");
+    assert!(has(&h, "the command list is empty"), "no message for an empty list: {:?}", labels(&h));
+    click(&mut h, "Listen");
+    assert!(!h.state().listening(), "listening started with no commands");
+    assert_eq!(std::fs::read_to_string(&commands).expect("read"), before, "the file was changed");
+}
+
+#[test]
+fn a_broken_command_file_is_reported_and_set_aside_before_a_save() {
+    let dir = tempfile::tempdir().expect("temp");
+    let commands = dir.path().join("commands.toml");
+    std::fs::write(&commands, "[[command]]\nname = \"a\"\nphrases = [\"x\"\n").expect("write");
+    let options = Options { commands: Some(commands.clone()), ..Options::default() };
+    let mut h = open(ModelStore::at(dir.path().join("store")), options);
+    tab(&mut h, "Commands");
+    assert!(has(&h, "commands.toml:3:"), "the line of the error is not shown: {:?}", labels(&h));
+    assert!(has(&h, "showing the built-in commands"));
+    click(&mut h, "Save");
+    let kept =
+        std::fs::read_to_string(commands.with_extension("toml.broken")).expect("the broken file was kept");
+    assert!(kept.contains("phrases = [\"x\""));
+    crossmodal::commands::CommandSet::load(&commands).expect("the saved list parses");
+}
+
+#[test]
+fn no_microphone_is_a_notice_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp");
+    let settings = Settings { input_device: Some("no such microphone".into()), ..settings() };
+    let options = Options { settings: Some(settings), ..Options::default() };
+    let mut h = open(ModelStore::at(dir.path().join("store")), options);
+    click(&mut h, "Record");
+    wait(&mut h, "the notice", Duration::from_secs(10), |h| {
+        has(h, "no input device named 'no such microphone'")
+    });
+    assert!(!h.state().recording());
+    click(&mut h, "Dismiss");
+    assert!(h.state().notices().is_empty());
+}
+
+/// A storage in memory, as eframe's own keeps it on disk.
+#[derive(Default)]
+struct Memory(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn settings_are_saved_and_read_back() {
+    let dir = tempfile::tempdir().expect("temp");
+    let mut h = open(ModelStore::at(dir.path().join("store")), Options::default());
+    tab(&mut h, "Settings");
+    click(&mut h, "Light");
+    let mut storage = Memory::default();
+    eframe::App::save(h.state_mut(), &mut storage);
+    let read = Settings::load(&storage).expect("saved");
+    assert_eq!(read.theme, Theme::Light);
+    assert_eq!(read, h.state().settings);
 }
 
 #[test]
@@ -64,6 +392,7 @@ fn the_window_opens_under_xvfb() {
         .arg("--screenshot")
         .arg(&shot)
         .env("CROSSMODAL_MODELS", dir.path().join("store"))
+        .env("CROSSMODAL_CONFIG", dir.path().join("config"))
         .output()
         .expect("xvfb-run is installed (./test.sh installs it)");
     let (ok, _, stderr) = common::split(&out);

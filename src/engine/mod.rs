@@ -2,8 +2,10 @@
 //! `Event`s back over channels, so nothing that waits on a model runs on the UI thread.
 
 pub mod device;
+mod images;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -12,8 +14,10 @@ use std::thread::JoinHandle;
 use candle_core::Device;
 
 pub use device::DeviceInfo;
+pub use images::{CaptionRow, Found, FoundImage, ImageQuery, SpaceItem, SpacePoint};
 
 use crate::commands::{CommandSet, Decision, Matcher, matcher};
+use crate::gallery::IndexReport;
 use crate::model_store::{self, ModelSpec, ModelStore, Role};
 use crate::space::TextEncoder;
 use crate::space::clip::ClipEncoder;
@@ -27,6 +31,8 @@ pub enum ModelStatus {
     /// Files are present; not loaded yet.
     Installed,
     Loading,
+    /// Being downloaded.
+    Fetching,
     /// Loaded, running on this device.
     Ready {
         device: String,
@@ -40,6 +46,7 @@ impl std::fmt::Display for ModelStatus {
             ModelStatus::NotInstalled => f.write_str("not installed"),
             ModelStatus::Installed => f.write_str("installed"),
             ModelStatus::Loading => f.write_str("loading"),
+            ModelStatus::Fetching => f.write_str("downloading"),
             ModelStatus::Ready { device } => write!(f, "ready on {device}"),
             ModelStatus::Failed(why) => write!(f, "failed: {why}"),
         }
@@ -50,7 +57,7 @@ impl std::fmt::Display for ModelStatus {
 /// loading, and no model of the default set (which `Request::LoadDefaults` loads) still waits.
 pub fn start_up_settled(models: &BTreeMap<&'static str, ModelStatus>) -> bool {
     model_store::CATALOGUE.iter().all(|spec| match models.get(spec.name) {
-        None | Some(ModelStatus::Loading) => false,
+        None | Some(ModelStatus::Loading | ModelStatus::Fetching) => false,
         Some(ModelStatus::Installed) => !spec.default,
         Some(_) => true,
     })
@@ -69,15 +76,43 @@ pub enum Request {
         options: speech::Options,
         tag: String,
     },
-    /// Use this command set from now on (loads the text encoder if needed); answered by
-    /// `Event::CommandsReady` or an `Event::Error`.
-    SetCommands(CommandSet),
+    /// Use this command set, with these thresholds, from now on (loads the text encoder if
+    /// needed); answered by `Event::CommandsReady` or an `Event::Error`.
+    SetCommands(CommandSet, matcher::Settings),
     /// Decide which command an utterance meant; answered by `Event::Matched`.
     MatchCommand {
         model: String,
         audio: AudioInput,
         options: speech::Options,
         tag: String,
+    },
+    /// Install a model from the hub or the mirror (on a thread of its own); answered by
+    /// `Event::Fetching` lines and the model's new status.
+    Fetch(String),
+    /// Bring a gallery up to date with these files and folders, on the indexing thread (so
+    /// transcription goes on meanwhile); answered by `Event::Indexing`, then `Event::Indexed`.
+    /// `Engine::cancel_indexing` stops it.
+    Index {
+        gallery: PathBuf,
+        paths: Vec<PathBuf>,
+    },
+    /// Rank a gallery's images against a query; answered by `Event::Found`.
+    SearchImages {
+        gallery: PathBuf,
+        query: ImageQuery,
+        top: usize,
+        tag: String,
+    },
+    /// How well each caption fits each image; answered by `Event::Captioned`.
+    Captions {
+        images: Vec<PathBuf>,
+        captions: Vec<String>,
+    },
+    /// A 2-D projection of texts and a gallery's images in one space; answered by
+    /// `Event::Projected`.
+    Project {
+        items: Vec<SpaceItem>,
+        gallery: Option<PathBuf>,
     },
     Shutdown,
 }
@@ -106,6 +141,22 @@ pub enum Event {
         tag: String,
         result: Result<(Decision, std::time::Duration), String>,
     },
+    /// A line of a model download's log.
+    Fetching {
+        name: &'static str,
+        line: String,
+    },
+    Indexing {
+        done: usize,
+        total: usize,
+    },
+    Indexed(Result<IndexReport, String>),
+    Found {
+        tag: String,
+        result: Result<Found, String>,
+    },
+    Captioned(Result<Vec<CaptionRow>, String>),
+    Projected(Result<Vec<SpacePoint>, String>),
     Error(String),
 }
 
@@ -118,8 +169,8 @@ pub enum AudioInput {
 
 /// Models the engine holds once loaded.
 #[derive(Default)]
-// The image encoders are loaded (and their device reported) here; the window's image panel
-// will send them work. The CLI's image jobs load `ImageSpace` themselves.
+// The image networks loaded at start are held so that their device is known and a broken file
+// shows at once; image jobs use the `ImageSpace` shared with the indexing thread.
 #[allow(dead_code)]
 struct Loaded {
     whisper: BTreeMap<&'static str, Whisper>,
@@ -132,6 +183,7 @@ struct Loaded {
 /// A handle on the running inference thread.
 pub struct Engine {
     cancel: Arc<AtomicBool>,
+    cancel_indexing: Arc<AtomicBool>,
     requests: Sender<Request>,
     events: Receiver<Event>,
     thread: Option<JoinHandle<()>>,
@@ -143,12 +195,13 @@ impl Engine {
         let (req_tx, req_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&cancel);
+        let cancel_indexing = Arc::new(AtomicBool::new(false));
+        let flags = Flags { transcription: Arc::clone(&cancel), indexing: Arc::clone(&cancel_indexing) };
         let thread = std::thread::Builder::new()
             .name("crossmodal-engine".into())
-            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flag))
+            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flags))
             .ok();
-        let engine = Self { cancel, requests: req_tx, events: ev_rx, thread };
+        let engine = Self { cancel, cancel_indexing, requests: req_tx, events: ev_rx, thread };
         if engine.thread.is_none() {
             tracing::error!("the inference thread could not be started");
         }
@@ -158,6 +211,17 @@ impl Engine {
     /// Stops the transcription in progress (the engine answers it with an error "cancelled").
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops the indexing run in progress after the batch it is on (`Event::Indexed` reports
+    /// `cancelled`).
+    pub fn cancel_indexing(&self) {
+        self.cancel_indexing.store(true, Ordering::Relaxed);
+    }
+
+    /// A sender for requests, for threads of the caller's own (a live microphone loop).
+    pub fn requests(&self) -> Sender<Request> {
+        self.requests.clone()
     }
 
     pub fn send(&self, request: Request) {
@@ -188,13 +252,20 @@ impl Drop for Engine {
 /// Runs after each event the engine sends (the window passes a repaint request).
 pub type Notify = Arc<dyn Fn() + Send + Sync>;
 
+/// Cancellation flags the handle sets and the engine reads.
+struct Flags {
+    transcription: Arc<AtomicBool>,
+    indexing: Arc<AtomicBool>,
+}
+
 fn run(
     store: &ModelStore,
     requests: &Receiver<Request>,
     events: &Sender<Event>,
     notify: &Notify,
-    cancel: &Arc<AtomicBool>,
+    flags: &Flags,
 ) {
+    let cancel = &flags.transcription;
     let emit = |e: Event| {
         let _ = events.send(e);
         notify();
@@ -207,6 +278,7 @@ fn run(
         emit(Event::Model { name: spec.name, status });
     }
     let mut loaded = Loaded::default();
+    let mut image_jobs = images::ImageJobs::new(store.clone(), events.clone(), Arc::clone(notify));
     while let Ok(request) = requests.recv() {
         match request {
             Request::Shutdown => break,
@@ -231,15 +303,50 @@ fn run(
                 let result = transcribe(store, &model, &job, &device, &info, &mut loaded, &emit);
                 emit(Event::Transcribed { tag, result });
             }
-            Request::SetCommands(set) => match build_matcher(store, &set, &device, &info, &mut loaded, &emit)
-            {
-                Ok(()) => emit(Event::CommandsReady { origin: set.origin.clone(), commands: set.len() }),
-                Err(e) => emit(Event::Error(format!("{}: {e}", set.origin))),
-            },
+            Request::SetCommands(set, settings) => {
+                match build_matcher(store, &set, settings, &device, &info, &mut loaded, &emit) {
+                    Ok(()) => emit(Event::CommandsReady { origin: set.origin.clone(), commands: set.len() }),
+                    Err(e) => emit(Event::Error(format!("{}: {e}", set.origin))),
+                }
+            }
             Request::MatchCommand { model, audio, options, tag } => {
                 let result =
                     match_command(store, &model, &audio, &options, &device, &info, &mut loaded, &emit);
                 emit(Event::Matched { tag, result });
+            }
+            Request::Fetch(name) => match model_store::spec(&name) {
+                Ok(spec) => fetch(store, spec, events, notify),
+                Err(e) => emit(Event::Error(e.to_string())),
+            },
+            Request::Index { gallery, paths } => {
+                flags.indexing.store(false, Ordering::Relaxed);
+                image_jobs.index(gallery, paths, Arc::clone(&flags.indexing));
+            }
+            Request::SearchImages { gallery, query, top, tag } => {
+                let result = image_jobs.search(&gallery, query, top, &mut |samples| {
+                    let job = Job {
+                        audio: &AudioInput::Samples(samples),
+                        options: &speech::Options::default(),
+                        cancel,
+                        progress: Arc::new(|_| {}),
+                    };
+                    transcribe(
+                        store,
+                        model_store::catalogue::DEFAULT_WHISPER,
+                        &job,
+                        &device,
+                        &info,
+                        &mut loaded,
+                        &emit,
+                    )
+                });
+                emit(Event::Found { tag, result });
+            }
+            Request::Captions { images, captions } => {
+                emit(Event::Captioned(image_jobs.captions(&images, &captions)));
+            }
+            Request::Project { items, gallery } => {
+                emit(Event::Projected(image_jobs.project(&items, gallery.as_deref())));
             }
             Request::LoadDefaults => {
                 for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
@@ -288,6 +395,7 @@ fn transcribe(
 fn build_matcher(
     store: &ModelStore,
     set: &CommandSet,
+    settings: matcher::Settings,
     device: &Device,
     info: &DeviceInfo,
     loaded: &mut Loaded,
@@ -297,7 +405,7 @@ fn build_matcher(
         load(store, model_store::spec("minilm").map_err(|e| e.to_string())?, device, info, loaded, emit)?;
     }
     let encoder = loaded.text.as_ref().ok_or("the text encoder could not be loaded")?;
-    loaded.matcher = Some(Matcher::new(set, encoder, matcher::CALIBRATED).map_err(|e| e.to_string())?);
+    loaded.matcher = Some(Matcher::new(set, encoder, settings).map_err(|e| e.to_string())?);
     Ok(())
 }
 
@@ -335,6 +443,37 @@ fn match_command(
     let start = std::time::Instant::now();
     let decision = matcher.recognise(whisper, encoder, samples, options).map_err(|e| e.to_string())?;
     Ok((decision, start.elapsed()))
+}
+
+/// Installs a model on a thread of its own, so that inference goes on meanwhile.
+fn fetch(store: &ModelStore, spec: &'static ModelSpec, events: &Sender<Event>, notify: &Notify) {
+    let (store, events, notify) = (store.clone(), events.clone(), Arc::clone(notify));
+    let spawned = std::thread::Builder::new().name(format!("fetch-{}", spec.name)).spawn(move || {
+        let emit = |e: Event| {
+            let _ = events.send(e);
+            notify();
+        };
+        emit(Event::Model { name: spec.name, status: ModelStatus::Fetching });
+        let options = model_store::FetchOptions::default();
+        let result = store.fetch(spec, &options, &mut |line| {
+            emit(Event::Fetching { name: spec.name, line: line.to_owned() });
+        });
+        let status =
+            if store.is_installed(spec) { ModelStatus::Installed } else { ModelStatus::NotInstalled };
+        emit(Event::Model { name: spec.name, status });
+        match result {
+            Ok(model_store::FetchOutcome::AlreadyInstalled) => {
+                emit(Event::Fetching { name: spec.name, line: "already installed".into() });
+            }
+            Ok(model_store::FetchOutcome::Installed { from }) => {
+                emit(Event::Fetching { name: spec.name, line: format!("installed from {from}") });
+            }
+            Err(e) => emit(Event::Error(format!("fetching {}: {e}", spec.name))),
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("the download thread could not be started: {e}");
+    }
 }
 
 /// Loads a model and reports its status; returns the reason when it fails.

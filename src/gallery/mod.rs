@@ -54,6 +54,8 @@ pub struct IndexReport {
     pub removed: usize,
     /// Files that could not be indexed, with the reason.
     pub failed: Vec<(PathBuf, String)>,
+    /// The run was stopped before it went through every file; what was stored stays.
+    pub cancelled: bool,
 }
 
 /// A search hit.
@@ -75,6 +77,7 @@ pub struct Gallery {
     encoder: String,
     /// Thumbnails by content hash, beside the gallery file (`NAME.thumbs/`).
     thumbnails: PathBuf,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Thumbnails fit in this many pixels on their longer side.
@@ -246,7 +249,18 @@ impl Gallery {
                 conn.execute_batch("COMMIT;").map_err(db)?;
             }
         }
-        Ok(Self { conn, path: shown, encoder: encoder.to_owned(), thumbnails: path.with_extension("thumbs") })
+        Ok(Self {
+            conn,
+            path: shown,
+            encoder: encoder.to_owned(),
+            thumbnails: path.with_extension("thumbs"),
+            cancel: None,
+        })
+    }
+
+    /// `index` stops at the next file once this flag is set (the batches stored so far stay).
+    pub fn set_cancel(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.cancel = Some(flag);
     }
 
     fn db(&self) -> impl Fn(rusqlite::Error) -> GalleryError + '_ {
@@ -340,6 +354,10 @@ impl Gallery {
         let total = files.len();
         let mut pending: Vec<Pending> = Vec::new();
         for (done, file) in files.iter().enumerate() {
+            if self.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                report.cancelled = true;
+                break;
+            }
             progress(done, total);
             let file = canonical(file);
             let key = path_key(&file);
@@ -390,6 +408,9 @@ impl Gallery {
             }
         }
         self.store(&mut pending, encode, &mut report)?;
+        if report.cancelled {
+            return Ok(report);
+        }
         // What is left vanished for good.
         let tx = self.conn.unchecked_transaction().map_err(self.db())?;
         for old in vanished.values() {

@@ -1,48 +1,129 @@
 //! The window: a thin layer over the engine. It sends requests and draws what the engine's
-//! events say; it never waits on a model.
+//! events say; it never waits on a model. One file per panel.
 
-mod status;
+mod commands;
+mod images;
+mod live;
+mod settings;
+mod space;
+mod transcribe;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+use crate::audio::capture::InputSource;
 use crate::engine::{DeviceInfo, Engine, Event, ModelStatus, Request};
 use crate::model_store::ModelStore;
 
-pub use status::status_panel;
+pub use settings::{Settings, Theme};
+
+/// The panels, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Tab {
+    Transcribe,
+    Commands,
+    Images,
+    Space,
+    Settings,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [Tab::Transcribe, Tab::Commands, Tab::Images, Tab::Space, Tab::Settings];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Transcribe => "Transcribe",
+            Tab::Commands => "Commands",
+            Tab::Images => "Images",
+            Tab::Space => "Space",
+            Tab::Settings => "Settings",
+        }
+    }
+}
+
+/// How the window is started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Play this audio file as the microphone (a virtual microphone, for tests and demos).
+    pub input: Option<PathBuf>,
+    /// The image gallery (default: the platform data folder).
+    pub gallery: Option<PathBuf>,
+    /// The command file (default: `commands.toml` in the config folder).
+    pub commands: Option<PathBuf>,
+    /// Save a screenshot here once the models have settled, then close.
+    pub screenshot: Option<PathBuf>,
+    /// Print the time from `started` to the first frame, then close.
+    pub first_frame: Option<Instant>,
+    /// Settings as saved last time.
+    pub settings: Option<Settings>,
+}
 
 /// Everything the window shows, as plain state.
 pub struct CrossmodalApp {
     engine: Engine,
+    pub(crate) tab: Tab,
+    pub settings: Settings,
     pub(crate) store_root: PathBuf,
     pub(crate) device: Option<DeviceInfo>,
     pub(crate) models: BTreeMap<&'static str, ModelStatus>,
+    /// The latest line of each model's download.
+    pub(crate) fetch_log: BTreeMap<&'static str, String>,
     pub(crate) notices: Vec<String>,
-    /// Save a screenshot here after the first frames and close (used by the headless smoke test).
+    pub(crate) transcribe: transcribe::TranscribePanel,
+    pub(crate) commands: commands::CommandsPanel,
+    pub(crate) images: images::ImagesPanel,
+    pub(crate) space: space::SpacePanel,
+    /// A file played as the microphone instead of a real one.
+    input_file: Option<PathBuf>,
+    /// How long each frame's `ui` took, in milliseconds.
+    frame_ms: Vec<f32>,
+    first_frame: Option<Instant>,
     screenshot: Option<PathBuf>,
     shot_requested: bool,
     shot_saved: Arc<AtomicBool>,
     frames: u64,
+    applied_theme: Option<Theme>,
 }
 
 impl CrossmodalApp {
-    pub fn new(ctx: &egui::Context, store: ModelStore, screenshot: Option<PathBuf>) -> Self {
+    pub fn new(ctx: &egui::Context, store: ModelStore, options: Options) -> Self {
         let repaint = ctx.clone();
         let store_root = store.root().to_path_buf();
-        let engine = Engine::start(store, std::sync::Arc::new(move || repaint.request_repaint()));
+        let engine = Engine::start(store, Arc::new(move || repaint.request_repaint()));
         engine.send(Request::LoadDefaults);
+        let settings = options.settings.unwrap_or_default();
+        let config = crate::audio::capture::config_dir();
+        let commands_path = options
+            .commands
+            .clone()
+            .or_else(|| config.as_ref().map(|c| c.join("commands.toml")))
+            .unwrap_or_else(|| PathBuf::from("commands.toml"));
+        let gallery =
+            options.gallery.clone().or_else(default_gallery).unwrap_or_else(|| "gallery.sqlite".into());
         Self {
             engine,
+            tab: Tab::Transcribe,
+            commands: commands::CommandsPanel::new(commands_path),
+            images: images::ImagesPanel::new(gallery),
+            transcribe: transcribe::TranscribePanel::default(),
+            space: space::SpacePanel::default(),
+            settings,
             store_root,
             device: None,
             models: BTreeMap::new(),
+            fetch_log: BTreeMap::new(),
             notices: Vec::new(),
-            screenshot,
+            input_file: options.input,
+            frame_ms: Vec::new(),
+            first_frame: options.first_frame,
+            screenshot: options.screenshot,
             shot_requested: false,
             shot_saved: Arc::new(AtomicBool::new(false)),
             frames: 0,
+            applied_theme: None,
         }
     }
 
@@ -50,19 +131,89 @@ impl CrossmodalApp {
         self.engine.send(request);
     }
 
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Where live audio comes from: the virtual microphone when one was given, else the
+    /// device picked in the Transcribe panel (or remembered from last time).
+    pub(crate) fn input_source(&self) -> InputSource {
+        match &self.input_file {
+            Some(path) => InputSource::File { path: path.clone(), speed: 1.0 },
+            None => InputSource::Microphone { device: self.settings.input_device.clone() },
+        }
+    }
+
+    pub(crate) fn has_virtual_input(&self) -> Option<&Path> {
+        self.input_file.as_deref()
+    }
+
+    /// Transcription options from the settings.
+    pub(crate) fn speech_options(&self) -> crate::speech::Options {
+        crate::speech::Options {
+            language: self.settings.language.clone(),
+            translate: self.settings.translate,
+            threads: self.settings.threads.max(1),
+            ..crate::speech::Options::default()
+        }
+    }
+
+    /// Shows a problem until it is dismissed.
+    pub(crate) fn notice(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !self.notices.contains(&text) {
+            self.notices.push(text);
+        }
+    }
+
     /// Applies the engine's events to the state.
-    pub fn drain_events(&mut self) {
+    pub fn drain_events(&mut self, ctx: &egui::Context) {
+        self.transcribe.poll_live(ctx, &mut self.notices);
+        self.commands.poll_live(&mut self.notices);
+        self.images.poll_live(&self.engine, &mut self.notices);
         for event in self.engine.poll() {
             match event {
                 Event::Device(info) => self.device = Some(info),
                 Event::Model { name, status } => {
                     self.models.insert(name, status);
                 }
-                Event::Transcribed { .. }
-                | Event::Progress { .. }
-                | Event::CommandsReady { .. }
-                | Event::Matched { .. } => {}
-                Event::Error(e) => self.notices.push(e),
+                Event::Fetching { name, line } => {
+                    self.fetch_log.insert(name, line);
+                }
+                Event::Progress { tag, fraction } => self.transcribe.progress(&tag, fraction),
+                Event::Transcribed { tag, result } => {
+                    if let Err(e) = self.transcribe.transcribed(&tag, result) {
+                        self.notice(e);
+                    }
+                }
+                Event::CommandsReady { commands, .. } => self.commands.ready(commands),
+                Event::Matched { tag, result } => {
+                    if let Some(e) = self.commands.matched(&tag, result, self.settings.dry_run) {
+                        self.notice(e);
+                    }
+                }
+                Event::Indexing { done, total } => self.images.indexing(done, total),
+                Event::Indexed(result) => {
+                    if let Some(e) = self.images.indexed(result) {
+                        self.notice(e);
+                    }
+                }
+                Event::Found { result, .. } => {
+                    if let Some(e) = self.images.found(result) {
+                        self.notice(e);
+                    }
+                }
+                Event::Captioned(result) => {
+                    if let Some(e) = self.images.captioned(result) {
+                        self.notice(e);
+                    }
+                }
+                Event::Projected(result) => {
+                    if let Some(e) = self.space.projected(result) {
+                        self.notice(e);
+                    }
+                }
+                Event::Error(e) => self.notice(e),
             }
         }
     }
@@ -71,6 +222,118 @@ impl CrossmodalApp {
     /// the default set (which the engine loads at start) is still waiting.
     pub fn settled(&self) -> bool {
         self.device.is_some() && crate::engine::start_up_settled(&self.models)
+    }
+
+    /// Problems shown and not yet dismissed.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// A recording is running.
+    pub fn recording(&self) -> bool {
+        self.transcribe.live_running()
+    }
+
+    /// Listening for commands.
+    pub fn listening(&self) -> bool {
+        self.commands.listening()
+    }
+
+    /// Every search result's thumbnail is on screen.
+    pub fn thumbnails_shown(&self) -> bool {
+        self.images.thumbnails_shown()
+    }
+
+    /// Milliseconds each frame's `ui` took so far.
+    pub fn frame_times(&self) -> &[f32] {
+        &self.frame_ms
+    }
+
+    /// Nothing is running: no file transcribing, no indexing, no search or projection waiting.
+    pub fn idle(&self) -> bool {
+        self.transcribe.idle() && self.images.idle() && self.space.idle()
+    }
+
+    /// Files dropped on the window go where they make sense: audio to Transcribe; images and
+    /// folders to Images (to index, or — dropped on the "find similar" area — as a query).
+    fn handle_drops(&mut self, ctx: &egui::Context) {
+        let (dropped, pointer) = ctx.input(|i| {
+            (
+                i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect::<Vec<_>>(),
+                i.pointer.latest_pos(),
+            )
+        });
+        if dropped.is_empty() {
+            return;
+        }
+        let (mut audio, mut visual) = (Vec::new(), Vec::new());
+        for path in dropped {
+            match media_kind(&path) {
+                Media::Audio => audio.push(path),
+                Media::Image | Media::Folder => visual.push(path),
+                Media::Other => self.notice(format!(
+                    "{}: not an audio file, an image or a folder, so it was left alone",
+                    path.display()
+                )),
+            }
+        }
+        if !audio.is_empty() {
+            self.tab = Tab::Transcribe;
+            let options = self.speech_options();
+            let model = self.settings.model.clone();
+            for path in audio {
+                self.transcribe.add_file(&self.engine, path, &model, &options);
+            }
+        }
+        if !visual.is_empty() {
+            self.tab = Tab::Images;
+            let similar = pointer.is_some_and(|p| self.images.similar_zone().contains(p));
+            if similar && visual.len() == 1 && media_kind(&visual[0]) == Media::Image {
+                self.images.search_similar(&self.engine, visual.remove(0));
+            } else {
+                self.images.index(&self.engine, visual);
+            }
+        }
+    }
+
+    /// Space toggles recording (unless a text field has the keyboard); Ctrl+F goes to search.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
+            self.tab = Tab::Images;
+            self.images.focus_search = true;
+        }
+        if !ctx.egui_wants_keyboard_input()
+            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
+        {
+            self.tab = Tab::Transcribe;
+            transcribe::toggle_recording(self, ctx);
+        }
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme != Some(self.settings.theme) {
+            self.applied_theme = Some(self.settings.theme);
+            ctx.set_theme(match self.settings.theme {
+                Theme::System => egui::ThemePreference::System,
+                Theme::Light => egui::ThemePreference::Light,
+                Theme::Dark => egui::ThemePreference::Dark,
+            });
+        }
+    }
+
+    fn notices_panel(&mut self, ui: &mut egui::Ui) {
+        let mut dismiss = None;
+        for (i, notice) in self.notices.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui.small_button("Dismiss").on_hover_text("Dismiss this notice").clicked() {
+                    dismiss = Some(i);
+                }
+                ui.colored_label(ui.visuals().warn_fg_color, notice);
+            });
+        }
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
+        }
     }
 
     fn handle_screenshot(&mut self, ctx: &egui::Context) {
@@ -105,25 +368,94 @@ impl CrossmodalApp {
 
 impl eframe::App for CrossmodalApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.drain_events();
-        egui::CentralPanel::default().show(ui, |ui| status_panel(ui, self));
-        self.handle_screenshot(&ui.ctx().clone());
+        let start = Instant::now();
+        let ctx = ui.ctx().clone();
+        if let Some(started) = self.first_frame.take() {
+            println!("first frame after {} ms", started.elapsed().as_millis());
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.apply_theme(&ctx);
+        self.drain_events(&ctx);
+        self.shortcuts(&ctx);
+        self.handle_drops(&ctx);
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for tab in Tab::ALL {
+                    ui.selectable_value(&mut self.tab, tab, tab.title());
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let device =
+                        self.device.as_ref().map_or_else(|| "starting…".to_owned(), ToString::to_string);
+                    ui.weak(format!("Device: {device}"));
+                });
+            });
+        });
+        if !self.notices.is_empty() {
+            egui::Panel::bottom("notices").show(ui, |ui| self.notices_panel(ui));
+        }
+        egui::CentralPanel::default().show(ui, |ui| match self.tab {
+            Tab::Transcribe => transcribe::show(ui, self),
+            Tab::Commands => commands::show(ui, self),
+            Tab::Images => images::show(ui, self),
+            Tab::Space => space::show(ui, self),
+            Tab::Settings => settings::show(ui, self),
+        });
+        self.handle_screenshot(&ctx);
+        // Keep the live views moving while something runs.
+        if !self.idle() || self.transcribe.live_running() || self.commands.listening() {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+        self.frame_ms.push(start.elapsed().as_secs_f32() * 1000.0);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.save(storage);
+    }
+}
+
+/// The default gallery: `gallery.sqlite` in the platform data folder.
+pub fn default_gallery() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "crossmodal").map(|d| d.data_dir().join("gallery.sqlite"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Audio,
+    Image,
+    Folder,
+    Other,
+}
+
+fn media_kind(path: &Path) -> Media {
+    if path.is_dir() {
+        return Media::Folder;
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    match ext.as_str() {
+        "wav" | "mp3" | "flac" | "ogg" | "oga" | "m4a" | "mp4" | "aac" => Media::Audio,
+        "jpg" | "jpeg" | "png" => Media::Image,
+        _ => Media::Other,
     }
 }
 
 /// Opens the window and runs until it is closed.
-pub fn run(store: ModelStore, screenshot: Option<PathBuf>) -> anyhow::Result<()> {
-    let options = eframe::NativeOptions {
+pub fn run(store: ModelStore, mut options: Options) -> anyhow::Result<()> {
+    let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("crossmodal")
-            .with_inner_size([880.0, 560.0])
+            .with_inner_size([1000.0, 680.0])
             .with_drag_and_drop(true),
         ..Default::default()
     };
     eframe::run_native(
         "crossmodal",
-        options,
-        Box::new(move |cc| Ok(Box::new(CrossmodalApp::new(&cc.egui_ctx, store, screenshot)))),
+        native,
+        Box::new(move |cc| {
+            if options.settings.is_none() {
+                options.settings = cc.storage.and_then(Settings::load);
+            }
+            Ok(Box::new(CrossmodalApp::new(&cc.egui_ctx, store, options)))
+        }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
 }

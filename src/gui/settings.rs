@@ -1,0 +1,133 @@
+//! Settings: each model's status, size and a fetch button; the device each runs on; threads;
+//! theme. Saved between runs.
+
+use crate::engine::{ModelStatus, Request};
+use crate::model_store::CATALOGUE;
+
+use super::CrossmodalApp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+pub enum Theme {
+    #[default]
+    System,
+    Light,
+    Dark,
+}
+
+/// What the window remembers between runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// whisper.cpp threads.
+    pub threads: usize,
+    pub theme: Theme,
+    /// The Whisper model for transcription and commands.
+    pub model: String,
+    /// "auto" or a language code (multilingual models).
+    pub language: String,
+    pub translate: bool,
+    /// The input device picked last; `None` is the system default.
+    pub input_device: Option<String>,
+    pub threshold: f32,
+    pub margin: f32,
+    /// Show what a recognised command would do instead of doing it.
+    pub dry_run: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let calibrated = crate::commands::matcher::CALIBRATED;
+        Self {
+            threads: crate::speech::default_threads(),
+            theme: Theme::System,
+            model: crate::model_store::catalogue::DEFAULT_WHISPER.to_owned(),
+            language: "auto".to_owned(),
+            translate: false,
+            input_device: crate::audio::capture::config_dir()
+                .and_then(|c| crate::audio::capture::remembered_device(&c)),
+            threshold: calibrated.threshold,
+            margin: calibrated.margin,
+            dry_run: false,
+        }
+    }
+}
+
+const KEY: &str = "crossmodal-settings";
+
+impl Settings {
+    pub fn load(storage: &dyn eframe::Storage) -> Option<Self> {
+        eframe::get_value(storage, KEY)
+    }
+
+    pub fn save(&self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, KEY, self);
+    }
+}
+
+fn human(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.0} MB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{} kB", bytes / 1024)
+    }
+}
+
+pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
+    ui.label(format!("Model store: {}", app.store_root.display()));
+    ui.add_space(8.0);
+    let store = crate::model_store::ModelStore::at(&app.store_root);
+    egui::Grid::new("models").striped(true).num_columns(5).spacing([16.0, 6.0]).show(ui, |ui| {
+        for h in ["Model", "Role", "Size", "Status", ""] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for spec in CATALOGUE {
+            let status = app.models.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);
+            ui.label(spec.name);
+            ui.label(spec.role.describe());
+            let bytes = store.installed_bytes(spec);
+            ui.label(if bytes > 0 { human(bytes) } else { "—".to_owned() });
+            let color = match status {
+                ModelStatus::Ready { .. } => ui.visuals().widgets.active.text_color(),
+                ModelStatus::Failed(_) => ui.visuals().error_fg_color,
+                _ => ui.visuals().weak_text_color(),
+            };
+            ui.label(egui::RichText::new(status.to_string()).color(color))
+                .on_hover_text(format!("{}: {status}", spec.name));
+            ui.horizontal(|ui| match status {
+                ModelStatus::Installed | ModelStatus::Failed(_) => {
+                    if ui.button(format!("Load {}", spec.name)).clicked() {
+                        app.send(Request::Load(spec.name.to_owned()));
+                    }
+                }
+                ModelStatus::NotInstalled => {
+                    if ui
+                        .button(format!("Fetch {}", spec.name))
+                        .on_hover_text(format!("crossmodal models fetch {}", spec.name))
+                        .clicked()
+                    {
+                        app.send(Request::Fetch(spec.name.to_owned()));
+                    }
+                    ui.weak(format!("crossmodal models fetch {}", spec.name));
+                }
+                ModelStatus::Loading | ModelStatus::Fetching => {
+                    ui.spinner();
+                    if let Some(line) = app.fetch_log.get(spec.name) {
+                        ui.weak(line);
+                    }
+                }
+                ModelStatus::Ready { .. } => {}
+            });
+            ui.end_row();
+        }
+    });
+    ui.add_space(12.0);
+    let cores = std::thread::available_parallelism().map_or(8, std::num::NonZero::get);
+    ui.add(egui::Slider::new(&mut app.settings.threads, 1..=cores.max(1)).text("Transcription threads"));
+    ui.horizontal(|ui| {
+        ui.label("Theme");
+        ui.radio_value(&mut app.settings.theme, Theme::System, "System");
+        ui.radio_value(&mut app.settings.theme, Theme::Light, "Light");
+        ui.radio_value(&mut app.settings.theme, Theme::Dark, "Dark");
+    });
+}

@@ -1,0 +1,371 @@
+//! Transcribe: record from the microphone with live text, or drop / open audio files; segments
+//! with timestamps; copy and export (TXT, SRT, VTT, JSON).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::engine::{AudioInput, Engine, Request};
+use crate::speech::export::{self, Format};
+use crate::speech::{self, Segment, Transcript};
+
+use super::CrossmodalApp;
+use super::live::{Live, LiveEvent, Purpose};
+
+const LIVE_PREFIX: &str = "rec";
+const PARTIAL_TAG: &str = "rec-partial";
+const FILE_PREFIX: &str = "file:";
+
+#[derive(Debug)]
+enum FileState {
+    Waiting,
+    Running(f32),
+    Done(Transcript),
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct FileJob {
+    path: PathBuf,
+    state: FileState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Live,
+    File(usize),
+}
+
+pub struct TranscribePanel {
+    files: Vec<FileJob>,
+    shown: Shown,
+    live: Option<Live>,
+    live_name: String,
+    live_segments: Vec<Segment>,
+    partial: String,
+    /// Utterances sent to the engine: id → (start, end).
+    pending: BTreeMap<u64, (f64, f64)>,
+    devices: Option<Vec<String>>,
+}
+
+impl Default for TranscribePanel {
+    fn default() -> Self {
+        Self {
+            files: Vec::new(),
+            shown: Shown::Live,
+            live: None,
+            live_name: String::new(),
+            live_segments: Vec::new(),
+            partial: String::new(),
+            pending: BTreeMap::new(),
+            devices: None,
+        }
+    }
+}
+
+impl TranscribePanel {
+    pub fn add_file(&mut self, engine: &Engine, path: PathBuf, model: &str, options: &speech::Options) {
+        let tag = format!("{FILE_PREFIX}{}", self.files.len());
+        self.shown = Shown::File(self.files.len());
+        engine.send(Request::Transcribe {
+            model: model.to_owned(),
+            audio: AudioInput::File(path.clone()),
+            options: options.clone(),
+            tag,
+        });
+        self.files.push(FileJob { path, state: FileState::Waiting });
+    }
+
+    fn file_of(&mut self, tag: &str) -> Option<&mut FileJob> {
+        let i: usize = tag.strip_prefix(FILE_PREFIX)?.parse().ok()?;
+        self.files.get_mut(i)
+    }
+
+    pub fn progress(&mut self, tag: &str, fraction: f32) {
+        if let Some(job) = self.file_of(tag) {
+            job.state = FileState::Running(fraction);
+        }
+    }
+
+    /// Takes a finished transcription; a failed file is also returned as a notice.
+    pub fn transcribed(&mut self, tag: &str, result: Result<Transcript, String>) -> Result<(), String> {
+        if tag == PARTIAL_TAG {
+            if let Some(live) = &self.live {
+                live.partial_done.store(true, std::sync::atomic::Ordering::Release);
+            }
+            self.partial = result.map(|t| t.text).unwrap_or_default();
+            return Ok(());
+        }
+        if let Some(id) =
+            tag.strip_prefix(LIVE_PREFIX).and_then(|t| t.strip_prefix(':')).and_then(|t| t.parse().ok())
+        {
+            let Some((start, end)) = self.pending.remove(&id) else { return Ok(()) };
+            self.partial.clear();
+            let t = result?;
+            if !t.text.is_empty() {
+                self.live_segments.push(Segment::new(start, end, t.text));
+            }
+            return Ok(());
+        }
+        let Some(job) = self.file_of(tag) else { return Ok(()) };
+        match result {
+            Ok(t) => {
+                job.state = FileState::Done(t);
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", job.path.display());
+                job.state = FileState::Failed(e);
+                Err(message)
+            }
+        }
+    }
+
+    pub fn poll_live(&mut self, ctx: &egui::Context, notices: &mut Vec<String>) {
+        let Some(live) = &self.live else { return };
+        let mut ended = false;
+        for event in live.poll() {
+            match event {
+                LiveEvent::Opened(name) => {
+                    // A file played as the microphone is named by its file name only.
+                    self.live_name = match name.strip_prefix("file ") {
+                        Some(path) => std::path::Path::new(path)
+                            .file_name()
+                            .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned()),
+                        None => name,
+                    };
+                }
+                LiveEvent::Utterance { id, start, end } => {
+                    self.pending.insert(id, (start, end));
+                }
+                LiveEvent::Query(_) => {}
+                LiveEvent::Ended(problem) => {
+                    if let Some(p) = problem {
+                        notices.push(format!("recording: {p}"));
+                    }
+                    ended = true;
+                }
+            }
+        }
+        if ended {
+            self.live = None;
+            ctx.request_repaint();
+        }
+    }
+
+    /// Recent transcribed text, oldest first: each live utterance and each file's segments.
+    pub fn recent_texts(&self) -> Vec<String> {
+        let files = self.files.iter().filter_map(|f| match &f.state {
+            FileState::Done(t) => Some(t.segments.iter().map(|s| s.text.trim().to_owned())),
+            _ => None,
+        });
+        files
+            .flatten()
+            .chain(self.live_segments.iter().map(|s| s.text.trim().to_owned()))
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    pub fn live_running(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// No file waits or runs and no utterance is out.
+    pub fn idle(&self) -> bool {
+        self.pending.is_empty()
+            && self.files.iter().all(|f| matches!(f.state, FileState::Done(_) | FileState::Failed(_)))
+    }
+
+    /// Live text: the finished utterances and the one in progress.
+    fn live_transcript(&self) -> Transcript {
+        let text = self.live_segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+        Transcript { text, language: String::new(), segments: self.live_segments.clone() }
+    }
+}
+
+/// Starts or stops recording.
+pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
+    if let Some(live) = app.transcribe.live.take() {
+        live.stop();
+        return;
+    }
+    let live = Live::start(
+        app.input_source(),
+        Purpose::Transcribe,
+        LIVE_PREFIX,
+        app.settings.model.clone(),
+        app.speech_options(),
+        app.engine().requests(),
+        ctx,
+    );
+    app.transcribe.shown = Shown::Live;
+    app.transcribe.live_name.clear();
+    app.transcribe.live = Some(live);
+}
+
+fn clock(secs: f64) -> String {
+    let ms = (secs.max(0.0) * 1000.0).round() as u64;
+    format!("{:02}:{:02}.{:01}", ms / 60_000, ms / 1000 % 60, ms / 100 % 10)
+}
+
+pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
+    ui.horizontal(|ui| {
+        let recording = app.transcribe.live.is_some();
+        let label = if recording { "Stop" } else { "Record" };
+        if ui.button(label).on_hover_text("Space").clicked() {
+            toggle_recording(app, ui.ctx());
+        }
+        let level = app.transcribe.live.as_ref().map_or(0.0, Live::level);
+        ui.add(egui::ProgressBar::new((level * 8.0).clamp(0.0, 1.0)).desired_width(120.0).text(
+            if app.transcribe.live.as_ref().is_some_and(Live::speaking) { "speaking" } else { "level" },
+        ));
+        device_picker(ui, app);
+        if ui.button("Open…").on_hover_text("Transcribe audio files").clicked()
+            && let Some(files) = rfd::FileDialog::new()
+                .add_filter("audio", &["wav", "mp3", "flac", "ogg", "m4a", "aac", "mp4"])
+                .pick_files()
+        {
+            let (model, options) = (app.settings.model.clone(), app.speech_options());
+            for f in files {
+                app.transcribe.add_file(&app.engine, f, &model, &options);
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        let speech_models: Vec<&str> = crate::model_store::CATALOGUE
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.role,
+                    crate::model_store::Role::Speech | crate::model_store::Role::SpeechMultilingual
+                )
+            })
+            .map(|s| s.name)
+            .collect();
+        egui::ComboBox::from_label("Model").selected_text(app.settings.model.clone()).show_ui(ui, |ui| {
+            for m in speech_models {
+                ui.selectable_value(&mut app.settings.model, m.to_owned(), m);
+            }
+        });
+        let label = ui.label("Language");
+        ui.add(egui::TextEdit::singleline(&mut app.settings.language).desired_width(50.0))
+            .labelled_by(label.id)
+            .on_hover_text("auto, or a code such as en, de, fr (multilingual models)");
+        ui.checkbox(&mut app.settings.translate, "Translate to English");
+    });
+    ui.separator();
+    let panel = &mut app.transcribe;
+    ui.horizontal_wrapped(|ui| {
+        let live_label = if panel.live_name.is_empty() {
+            "Live".to_owned()
+        } else {
+            format!("Live ({})", panel.live_name)
+        };
+        ui.selectable_value(&mut panel.shown, Shown::Live, live_label);
+        for (i, job) in panel.files.iter().enumerate() {
+            let name = job
+                .path
+                .file_name()
+                .map_or_else(|| job.path.display().to_string(), |n| n.to_string_lossy().into());
+            ui.selectable_value(&mut panel.shown, Shown::File(i), name);
+            match &job.state {
+                FileState::Waiting => {
+                    ui.add(egui::ProgressBar::new(0.0).desired_width(80.0).text("waiting"));
+                }
+                FileState::Running(f) => {
+                    ui.add(egui::ProgressBar::new(*f).desired_width(80.0).show_percentage());
+                }
+                FileState::Done(_) => {
+                    ui.weak("done");
+                }
+                FileState::Failed(e) => {
+                    ui.colored_label(ui.visuals().error_fg_color, "failed").on_hover_text(e);
+                }
+            }
+        }
+    });
+    ui.separator();
+    let (transcript, name) = match panel.shown {
+        Shown::Live => (Some(panel.live_transcript()), "recording".to_owned()),
+        Shown::File(i) => match panel.files.get(i) {
+            Some(FileJob { state: FileState::Done(t), path }) => (
+                Some(t.clone()),
+                path.file_stem().map_or_else(|| "transcript".into(), |s| s.to_string_lossy().into()),
+            ),
+            Some(FileJob { state: FileState::Failed(e), path }) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("{}: {e}", path.display()));
+                (None, String::new())
+            }
+            _ => {
+                ui.weak("transcribing…");
+                (None, String::new())
+            }
+        },
+    };
+    let Some(transcript) = transcript else { return };
+    ui.horizontal(|ui| {
+        if ui.button("Copy").on_hover_text("Copy the text").clicked() {
+            ui.ctx().copy_text(transcript.text.clone());
+        }
+        for format in [Format::Txt, Format::Srt, Format::Vtt, Format::Json] {
+            let ext = format.extension();
+            if ui.button(format!("Export {}", ext.to_uppercase())).clicked()
+                && let Some(path) = rfd::FileDialog::new().set_file_name(format!("{name}.{ext}")).save_file()
+                && let Err(e) = std::fs::write(&path, export::render(&transcript, &name, format))
+            {
+                app.notices.push(format!("{}: {e}", path.display()));
+            }
+        }
+    });
+    egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
+        egui::Grid::new("segments").num_columns(2).spacing([12.0, 4.0]).show(ui, |ui| {
+            for s in &transcript.segments {
+                ui.monospace(format!("{} → {}", clock(s.start), clock(s.end)));
+                ui.label(s.text.trim());
+                ui.end_row();
+            }
+            if panel.shown == Shown::Live && !panel.partial.is_empty() {
+                ui.monospace("…");
+                ui.label(egui::RichText::new(panel.partial.trim()).italics().weak());
+                ui.end_row();
+            }
+        });
+        if transcript.segments.is_empty() && panel.partial.is_empty() {
+            ui.weak(if panel.shown == Shown::Live {
+                "Press Record (or Space) and speak, or drop audio files here."
+            } else {
+                "No speech in this file."
+            });
+        }
+    });
+}
+
+fn device_picker(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
+    if let Some(file) = app.has_virtual_input() {
+        ui.label(format!("Input: {}", file.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+        return;
+    }
+    let devices = app
+        .transcribe
+        .devices
+        .get_or_insert_with(|| crate::audio::capture::input_devices().unwrap_or_default());
+    let current = app.settings.input_device.clone().unwrap_or_else(|| "System default".to_owned());
+    let mut picked = None;
+    egui::ComboBox::from_label("Input device").selected_text(current).show_ui(ui, |ui| {
+        if ui.selectable_label(app.settings.input_device.is_none(), "System default").clicked() {
+            picked = Some(None);
+        }
+        for d in devices.iter() {
+            if ui.selectable_label(app.settings.input_device.as_deref() == Some(d), d).clicked() {
+                picked = Some(Some(d.clone()));
+            }
+        }
+    });
+    if let Some(choice) = picked {
+        if let (Some(name), Some(config)) = (&choice, crate::audio::capture::config_dir())
+            && let Err(e) = crate::audio::capture::remember_device(&config, name)
+        {
+            app.notices.push(format!("could not remember the device in {}: {e}", config.display()));
+        }
+        app.settings.input_device = choice;
+    }
+}
