@@ -15,6 +15,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "record.rs"]
+mod record;
 
 use std::time::{Duration, Instant};
 
@@ -109,7 +111,18 @@ fn main() {
         );
     }
     calibrate(&rows);
-    throughput(&encoder, &store.model_dir(minilm), &set);
+    let (ours, theirs) = throughput(&encoder, &store.model_dir(minilm), &set);
+    record::record(
+        "commands",
+        &serde_json::json!({
+            "commands": set.len(), "command_clips": commands, "right": right,
+            "sentences": rows.len() - commands, "false_accepts": false_accepts,
+            "latency_median_ms": (!short.is_empty()).then(|| median(short.clone()).as_millis()),
+            "latency_worst_ms": short.iter().max().map(Duration::as_millis),
+            "latency_clips": short.len(),
+            "text_sentences_per_s": ours, "sentence_transformers_per_s": theirs,
+        }),
+    );
 }
 
 /// The separation a weighting gives on the clips: (lowest score of a right answer, highest
@@ -165,7 +178,12 @@ fn calibrate(rows: &[(common::Clip, Decision)]) {
     }
 }
 
-fn throughput(encoder: &TextEncoder, model_dir: &std::path::Path, set: &crossmodal::commands::CommandSet) {
+/// Sentences per second: (this project, sentence-transformers when it can run).
+fn throughput(
+    encoder: &TextEncoder,
+    model_dir: &std::path::Path,
+    set: &crossmodal::commands::CommandSet,
+) -> (f64, Option<f64>) {
     let mut sentences: Vec<String> = set.commands.iter().map(|c| c.name.clone()).collect();
     sentences.extend(common::speech_clips().into_iter().map(|c| c.text));
     let mut base = sentences.clone();
@@ -188,18 +206,20 @@ fn throughput(encoder: &TextEncoder, model_dir: &std::path::Path, set: &crossmod
         .arg(&list)
         .arg(THREADS.to_string())
         .output();
-    match out {
+    let theirs = match out {
         Ok(o) if o.status.success() => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            if let Some(theirs) = text.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()) {
-                println!(
-                    "sentence-transformers: {theirs:.0} sentences/s (torch, {THREADS} threads); ratio {:.2}×",
-                    ours / theirs
-                );
-            }
+            String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok())
         }
-        _ => println!(
+        _ => None,
+    };
+    match theirs {
+        Some(theirs) => println!(
+            "sentence-transformers: {theirs:.0} sentences/s (torch, {THREADS} threads); ratio {:.2}×",
+            ours / theirs
+        ),
+        None => println!(
             "sentence-transformers: not run ({python} has no sentence-transformers; set CROSSMODAL_PYTHON)"
         ),
     }
+    (ours, theirs)
 }

@@ -1,9 +1,9 @@
 """faster-whisper on the same CTranslate2 weights, for benches/transcribe.rs.
 
-usage: faster_whisper_bench.py CT2_DIR THREADS WAV... ; prints {"wall", "audio", "texts"} as JSON.
+usage: faster_whisper_bench.py CT2_DIR THREADS WAV... ; prints {"wall", "audio", "texts", "peak_rss"} as JSON.
 Greedy (beam 1), float32, no VAD filter, warm model (one warm-up clip), decoding excluded.
 """
-import json, sys, time, wave
+import json, resource, sys, time, wave
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -24,4 +24,5 @@ run(clips[0])
 start = time.perf_counter()
 texts = [run(c) for c in clips]
 wall = time.perf_counter() - start
-print(json.dumps({"wall": wall, "audio": sum(len(c) for c in clips) / 16000.0, "texts": texts}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"wall": wall, "audio": sum(len(c) for c in clips) / 16000.0, "texts": texts, "peak_rss": peak}))

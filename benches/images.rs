@@ -5,6 +5,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "record.rs"]
+mod record;
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -97,12 +99,14 @@ fn main() {
         .arg(threads.to_string())
         .args(&paths)
         .output();
+    let mut peer = (None, None);
     match out {
         Ok(o) if o.status.success() => {
             let text = String::from_utf8_lossy(&o.stdout);
             let words: Vec<&str> = text.split_whitespace().collect();
             let number = |i: usize| words.get(i).and_then(|n| n.parse::<f64>().ok());
             if let (Some(theirs), Some(theirs_forward)) = (number(1), number(3)) {
+                peer = (Some(theirs), Some(theirs_forward));
                 println!(
                     "PyTorch, same network and preprocessing: {theirs:.1} images/s ({threads} threads); ratio {:.2}×",
                     ours / theirs
@@ -116,14 +120,25 @@ fn main() {
         }
         _ => println!("PyTorch: not run ({python} has no torch; set CROSSMODAL_PYTHON)"),
     }
-    query_latency();
+    let (ours_search, numpy_search) = query_latency();
+    let recall = default_row.iter().filter(|(_, h)| *h).count();
+    record::record(
+        "images",
+        &serde_json::json!({
+            "queries": default_row.len(), "recall_at_1": recall, "images": paths.len(), "threads": threads,
+            "images_per_s": ours, "torch_images_per_s": peer.0,
+            "forward_per_s": ours_forward, "torch_forward_per_s": peer.1,
+            "search_ms": ours_search, "numpy_search_ms": numpy_search,
+        }),
+    );
 }
 
 /// Top-10 search over synthetic unit vectors (384-d, as the gallery stores them): median of
-/// 20 queries.
-fn query_latency() {
+/// 20 queries, for this project and for `NumPy` (when the Python has it), in ms by size.
+fn query_latency() -> (serde_json::Value, Option<serde_json::Value>) {
     use crossmodal::gallery::VectorIndex;
     use crossmodal::space::Embedding;
+    let mut ours = serde_json::Map::new();
     println!();
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
@@ -153,5 +168,20 @@ fn query_latency() {
             times[10].as_secs_f64() * 1e3,
             times[19].as_secs_f64() * 1e3
         );
+        ours.insert(n.to_string(), serde_json::json!(times[10].as_secs_f64() * 1e3));
     }
+    let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench/search_numpy.py");
+    let numpy = std::process::Command::new(&python)
+        .arg(script)
+        .args(["10000", "100000", "1000000"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+    match &numpy {
+        Some(v) => println!("NumPy (BLAS matrix-vector product + partial sort), median ms: {v}"),
+        None => println!("NumPy: not run ({python} has no numpy; set CROSSMODAL_PYTHON)"),
+    }
+    (serde_json::Value::Object(ours), numpy)
 }

@@ -6,8 +6,13 @@
 //! 2 threads, decoding excluded), WER (normalised as shared/eval says, and raw), with the full
 //! 30 s encoder window and with the window cut to the clip (`audio_ctx`). When the Python in
 //! `$CROSSMODAL_PYTHON` (default python3) has faster-whisper, it runs on the same CTranslate2
-//! weights in the same run and the ratio is printed. Last, peak RSS of `crossmodal transcribe`
-//! on a ten-minute file.
+//! weights in the same run, and pywhispercpp on the same ggml file, each in a process of its
+//! own; the ratios are printed. Peak RSS per system: a process transcribing the 12 clips
+//! (`crossmodal transcribe` for this project). Last, peak RSS of `crossmodal transcribe` on a
+//! ten-minute file.
+
+#[path = "record.rs"]
+mod record;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,6 +54,8 @@ struct Row {
     rtf: f64,
     wer: f64,
     raw_wer: f64,
+    /// Bytes, of a process transcribing the 12 clips with this system.
+    peak_rss: Option<u64>,
 }
 
 fn score(clips: &[Clip], texts: &[String]) -> (f64, f64) {
@@ -79,22 +86,25 @@ fn run(whisper: &Whisper, clips: &[Clip], short_window: bool) -> Row {
         clips.iter().map(|c| whisper.transcribe(&c.samples, &options).expect("transcribes").text).collect();
     let wall = start.elapsed().as_secs_f64();
     let (wer, raw_wer) = score(clips, &texts);
-    Row { rtf: wall / audio, wer, raw_wer }
+    Row { rtf: wall / audio, wer, raw_wer, peak_rss: None }
 }
 
-fn faster_whisper(ct2_dir: &Path, clips: &[Clip]) -> Option<Row> {
+/// A Python peer in its own process: `script MODEL THREADS WAV…` printing
+/// `{"wall", "audio", "texts", "peak_rss"}`.
+fn python_peer(script: &str, model: &Path, clips: &[Clip]) -> Option<Row> {
     let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/faster_whisper_bench.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(script);
     let out = std::process::Command::new(python)
-        .arg(script)
-        .arg(ct2_dir)
+        .arg(&script)
+        .arg(model)
         .arg(THREADS.to_string())
         .args(clips.iter().map(|c| &c.path))
         .output()
         .ok()?;
     if !out.status.success() {
         eprintln!(
-            "faster-whisper not run: {}",
+            "{} not run: {}",
+            script.display(),
             String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
         );
         return None;
@@ -103,7 +113,21 @@ fn faster_whisper(ct2_dir: &Path, clips: &[Clip]) -> Option<Row> {
     let texts: Vec<String> =
         v["texts"].as_array()?.iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect();
     let (wer, raw_wer) = score(clips, &texts);
-    Some(Row { rtf: v["wall"].as_f64()? / v["audio"].as_f64()?, wer, raw_wer })
+    Some(Row {
+        rtf: v["wall"].as_f64()? / v["audio"].as_f64()?,
+        wer,
+        raw_wer,
+        peak_rss: v["peak_rss"].as_u64(),
+    })
+}
+
+/// Peak RSS of `crossmodal transcribe` over the 12 clips with one model.
+fn our_peak_rss(model: &str, clips: &[Clip]) -> Option<u64> {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crossmodal"));
+    cmd.args(["transcribe", "--language", "en", "--threads", &THREADS.to_string(), "--model", model])
+        .args(clips.iter().map(|c| &c.path));
+    let (out, peak) = record::run_measuring_rss(&mut cmd)?;
+    out.status.success().then_some(peak)
 }
 
 fn peak_rss_of_ten_minutes(clips: &[Clip]) -> Option<u64> {
@@ -139,12 +163,23 @@ fn peak_rss_of_ten_minutes(clips: &[Clip]) -> Option<u64> {
     Some(peak)
 }
 
+fn row(name: &str, r: &Row) {
+    let rss = r.peak_rss.map_or_else(|| "—".to_owned(), |b| format!("{} MB", b / 1_000_000));
+    println!("{name:<44} {:>10.3} {:>8.2}% {:>8.2}% {rss:>9}", r.rtf, r.wer * 100.0, r.raw_wer * 100.0);
+}
+
+fn json(system: &str, model: &str, r: &Row) -> serde_json::Value {
+    serde_json::json!({ "system": system, "model": model, "rtf": r.rtf, "wer": r.wer,
+        "raw_wer": r.raw_wer, "peak_rss": r.peak_rss })
+}
+
 fn main() {
     let store = ModelStore::from_env().expect("model store");
     let clips = clips();
     let audio: f64 = clips.iter().map(|c| c.samples.len() as f64 / 16_000.0).sum();
     println!("public speech set: {} clips, {audio:.1} s of audio; {THREADS} threads, greedy\n", clips.len());
-    println!("{:<44} {:>10} {:>9} {:>9}", "system", "wall/audio", "WER norm", "WER raw");
+    println!("{:<44} {:>10} {:>9} {:>9} {:>9}", "system", "wall/audio", "WER norm", "WER raw", "peak RSS");
+    let mut rows = Vec::new();
     for name in ["whisper-tiny.en", "whisper-base"] {
         let spec = model_store::spec(name).expect("catalogue");
         let Ok(path) = store.open_checked(spec) else {
@@ -152,39 +187,37 @@ fn main() {
             continue;
         };
         let whisper = Whisper::load(&path, false).expect("loads");
-        let mut default = None;
-        for (label, short) in [("full window", false), ("window cut to clip (default)", true)] {
-            let r = run(&whisper, &clips, short);
-            println!(
-                "{:<44} {:>10.3} {:>8.2}% {:>8.2}%",
-                format!("crossmodal {name}, {label}"),
-                r.rtf,
-                r.wer * 100.0,
-                r.raw_wer * 100.0
-            );
-            if short {
-                default = Some(r);
-            }
-        }
+        let full = run(&whisper, &clips, false);
+        row(&format!("crossmodal {name}, full window"), &full);
+        rows.push(json("crossmodal (full 30 s window)", name, &full));
+        let mut ours = run(&whisper, &clips, true);
+        drop(whisper);
+        ours.peak_rss = our_peak_rss(name, &clips);
+        row(&format!("crossmodal {name} (default)"), &ours);
+        rows.push(json("crossmodal", name, &ours));
         let ct2 = store.model_dir(spec).join("ct2");
-        if let Some(fw) = faster_whisper(&ct2, &clips) {
-            println!(
-                "{:<44} {:>10.3} {:>8.2}% {:>8.2}%",
-                format!("faster-whisper {name}"),
-                fw.rtf,
-                fw.wer * 100.0,
-                fw.raw_wer * 100.0
-            );
-            if let Some(ours) = &default {
-                println!("{:<44} {:>10.2}×", "  crossmodal's speed ÷ faster-whisper's", fw.rtf / ours.rtf);
-            }
+        if let Some(fw) = python_peer("faster_whisper_bench.py", &ct2, &clips) {
+            row(&format!("faster-whisper {name}"), &fw);
+            println!("{:<44} {:>10.2}×", "  crossmodal's speed ÷ faster-whisper's", fw.rtf / ours.rtf);
+            rows.push(json("faster-whisper", name, &fw));
+        }
+        if let Some(pw) = python_peer("pywhispercpp_bench.py", &path, &clips) {
+            row(&format!("pywhispercpp {name}"), &pw);
+            println!("{:<44} {:>10.2}×", "  crossmodal's speed ÷ pywhispercpp's", pw.rtf / ours.rtf);
+            rows.push(json("pywhispercpp", name, &pw));
         }
     }
-    match peak_rss_of_ten_minutes(&clips) {
+    let ten = peak_rss_of_ten_minutes(&clips);
+    match ten {
         Some(peak) => println!(
             "\npeak RSS, `crossmodal transcribe` of a 10-minute file (tiny.en): {} MB",
             peak / 1_000_000
         ),
         None => println!("\npeak RSS: the measurement could not run"),
     }
+    record::record(
+        "transcribe",
+        &serde_json::json!({ "clips": clips.len(), "audio_secs": audio, "threads": THREADS, "rows": rows,
+            "ten_minute_peak_rss": ten }),
+    );
 }

@@ -276,6 +276,7 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
                 screenshot: cli.screenshot,
                 first_frame: cli.first_frame.then_some(started),
                 settings: None,
+                device: None,
             };
             crossmodal::gui::run(store, options)?;
             Ok(ExitCode::SUCCESS)

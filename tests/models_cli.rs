@@ -175,3 +175,20 @@ fn a_corrupt_model_is_refused_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn status_says_when_the_gpu_asked_for_does_not_start() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", dir.path())
+        .env("CROSSMODAL_DEVICE", "cuda")
+        .arg("status")
+        .output()
+        .expect("runs");
+    let (ok, stdout, stderr) = common::split(&out);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("device: CPU (CUDA did not start:"), "{stdout}");
+}

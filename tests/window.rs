@@ -7,6 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crossmodal::engine::device::Preference;
 use crossmodal::gui::{CrossmodalApp, Options, Settings, Theme};
 use crossmodal::model_store::ModelStore;
 use egui::accesskit::Role;
@@ -350,6 +351,22 @@ fn no_microphone_is_a_notice_not_a_crash() {
     assert!(!h.state().recording());
     click(&mut h, "Dismiss");
     assert!(h.state().notices().is_empty());
+}
+
+#[test]
+fn a_gpu_that_does_not_start_leaves_the_cpu_and_a_notice() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let options = Options { device: Some(Preference::Cuda), ..Options::default() };
+    let h = open(ModelStore::at(dir.path().join("store")), options);
+    h.get_by_label_contains("Device: CPU (CUDA did not start");
+    assert!(
+        h.state().notices().iter().any(|n| n.starts_with("running on the CPU: CUDA did not start")),
+        "{:?}",
+        h.state().notices()
+    );
 }
 
 /// A storage in memory, as eframe's own keeps it on disk.

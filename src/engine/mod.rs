@@ -192,6 +192,11 @@ pub struct Engine {
 impl Engine {
     /// Starts the thread. `notify` runs after each event is sent (the window passes a repaint).
     pub fn start(store: ModelStore, notify: Notify) -> Self {
+        Self::start_on(store, notify, device::Preference::from_env())
+    }
+
+    /// Starts the thread on the device asked for (falling back to the CPU, saying why).
+    pub fn start_on(store: ModelStore, notify: Notify, preference: device::Preference) -> Self {
         let (req_tx, req_rx) = mpsc::channel();
         let (ev_tx, ev_rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -199,7 +204,7 @@ impl Engine {
         let flags = Flags { transcription: Arc::clone(&cancel), indexing: Arc::clone(&cancel_indexing) };
         let thread = std::thread::Builder::new()
             .name("crossmodal-engine".into())
-            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flags))
+            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flags, preference))
             .ok();
         let engine = Self { cancel, cancel_indexing, requests: req_tx, events: ev_rx, thread };
         if engine.thread.is_none() {
@@ -264,13 +269,14 @@ fn run(
     events: &Sender<Event>,
     notify: &Notify,
     flags: &Flags,
+    preference: device::Preference,
 ) {
     let cancel = &flags.transcription;
     let emit = |e: Event| {
         let _ = events.send(e);
         notify();
     };
-    let (device, info) = device::pick();
+    let (device, info) = device::pick_with(preference);
     emit(Event::Device(info.clone()));
     for spec in model_store::CATALOGUE {
         let status =

@@ -59,6 +59,8 @@ pub struct Options {
     pub first_frame: Option<Instant>,
     /// Settings as saved last time.
     pub settings: Option<Settings>,
+    /// The device to ask the engine for (default: `CROSSMODAL_DEVICE`, else automatic).
+    pub device: Option<crate::engine::device::Preference>,
 }
 
 /// Everything the window shows, as plain state.
@@ -92,7 +94,8 @@ impl CrossmodalApp {
     pub fn new(ctx: &egui::Context, store: ModelStore, options: Options) -> Self {
         let repaint = ctx.clone();
         let store_root = store.root().to_path_buf();
-        let engine = Engine::start(store, Arc::new(move || repaint.request_repaint()));
+        let preference = options.device.unwrap_or_else(crate::engine::device::Preference::from_env);
+        let engine = Engine::start_on(store, Arc::new(move || repaint.request_repaint()), preference);
         engine.send(Request::LoadDefaults);
         let settings = options.settings.unwrap_or_default();
         let config = crate::audio::capture::config_dir();
@@ -173,7 +176,12 @@ impl CrossmodalApp {
         self.images.poll_live(&self.engine, &mut self.notices);
         for event in self.engine.poll() {
             match event {
-                Event::Device(info) => self.device = Some(info),
+                Event::Device(info) => {
+                    if let Some(why) = info.gpu_failed() {
+                        self.notice(format!("running on the CPU: {why}"));
+                    }
+                    self.device = Some(info);
+                }
                 Event::Model { name, status } => {
                     self.models.insert(name, status);
                 }
@@ -237,6 +245,18 @@ impl CrossmodalApp {
     /// Listening for commands.
     pub fn listening(&self) -> bool {
         self.commands.listening()
+    }
+
+    /// Whether the Images panel is the one shown.
+    pub fn showing_images(&self) -> bool {
+        self.tab == Tab::Images
+    }
+
+    /// Shows the panel with this title (as a click on its tab does).
+    pub fn show_tab(&mut self, title: &str) {
+        if let Some(tab) = Tab::ALL.into_iter().find(|t| t.title() == title) {
+            self.tab = tab;
+        }
     }
 
     /// Every search result's thumbnail is on screen.

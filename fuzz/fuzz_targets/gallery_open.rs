@@ -1,0 +1,27 @@
+//! The gallery loader on arbitrary bytes as its SQLite file: opening, counting, reading the
+//! vectors and searching give results or errors, never a panic.
+#![no_main]
+
+use crossmodal::gallery::Gallery;
+use crossmodal::space::Embedding;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let dir = std::env::temp_dir().join(format!("crossmodal-fuzz-gallery-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join("g.sqlite");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(gallery) = Gallery::open(&path, "fuzz-encoder", false) {
+        let _ = gallery.len();
+        let _ = gallery.vectors();
+        let query = Embedding::normalised(vec![0.5; 384]);
+        if let Ok(hits) = gallery.search(&query, 5) {
+            assert!(hits.len() <= 5);
+        }
+    }
+});
