@@ -23,3 +23,10 @@ bin="${CARGO_TARGET_DIR:-target}/debug/crossmodal"
 cargo test --locked
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+
+# Fuzz targets, a short run each (CROSSMODAL_FUZZ_SECONDS=0 skips them).
+fuzz_seconds=${CROSSMODAL_FUZZ_SECONDS:-20}
+if [ "$fuzz_seconds" != 0 ]; then
+    command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+    scripts/fuzz.sh "$fuzz_seconds"
+fi

@@ -891,6 +891,7 @@ fn listen(
     let mut ended = false;
     let mut partial_in_flight = false;
     let mut last_partial = std::time::Instant::now();
+    let mut answered = 0u64;
     while !ended || !pending.is_empty() || partial_in_flight {
         let mut events = Vec::new();
         if !ended {
@@ -963,6 +964,7 @@ fn listen(
                     else {
                         continue;
                     };
+                    answered += 1;
                     match result {
                         Ok(t) if t.text.is_empty() => {}
                         Ok(t) if output.json => {
@@ -979,6 +981,7 @@ fn listen(
                     let Some((start, _)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id)) else {
                         continue;
                     };
+                    answered += 1;
                     match result {
                         Ok((d, _)) if d.transcript.is_empty() => {}
                         Ok((d, took)) => act(&d, commands.as_ref(), start, took, output),
@@ -996,5 +999,6 @@ fn listen(
     if let Some(r) = recorder {
         r.finish()?;
     }
+    eprintln!("{next_id} utterances heard, {answered} answered");
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -151,6 +151,23 @@ fn an_empty_store_opens_and_shows_what_to_fetch() {
 }
 
 #[test]
+fn a_model_is_fetched_from_the_settings_panel() {
+    let dir = tempfile::tempdir().expect("temp");
+    let store = ModelStore::at(dir.path().join("store"));
+    let mut h = open(store, Options::default());
+    tab(&mut h, "Settings");
+    click(&mut h, "Fetch minilm");
+    wait(&mut h, "the download to start", Duration::from_secs(10), |h| has(h, "downloading"));
+    wait(&mut h, "minilm to be installed", Duration::from_mins(5), |h| {
+        h.query_by_label("Load minilm").is_some()
+    });
+    assert!(h.state().notices().is_empty(), "{:?}", h.state().notices());
+    // What came down is complete: it loads.
+    click(&mut h, "Load minilm");
+    wait(&mut h, "minilm to load", Duration::from_mins(1), |h| h.query_by_label("ready on CPU").is_some());
+}
+
+#[test]
 fn installed_models_load_on_the_engine_and_report_their_device() {
     let store = default_store();
     common::installed("whisper-base");

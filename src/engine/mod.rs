@@ -460,7 +460,7 @@ fn fetch(store: &ModelStore, spec: &'static ModelSpec, events: &Sender<Event>, n
             notify();
         };
         emit(Event::Model { name: spec.name, status: ModelStatus::Fetching });
-        let options = model_store::FetchOptions::default();
+        let options = model_store::FetchOptions { source: model_store::Source::from_env(), progress: false };
         let result = store.fetch(spec, &options, &mut |line| {
             emit(Event::Fetching { name: spec.name, line: line.to_owned() });
         });

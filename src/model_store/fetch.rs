@@ -28,6 +28,17 @@ pub enum Source {
     Mirror,
 }
 
+impl Source {
+    /// From `CROSSMODAL_SOURCE` (`auto`, `hub`, `mirror`); anything else is `Auto`.
+    pub fn from_env() -> Self {
+        match std::env::var("CROSSMODAL_SOURCE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Ok("hub") => Self::Hub,
+            Ok("mirror") => Self::Mirror,
+            _ => Self::Auto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
     pub source: Source,
