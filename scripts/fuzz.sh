@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
     if ! cargo fuzz run -s none --debug-assertions --target-dir "$target_dir" "$t" "$corpus" "seeds/$t" -- \
         -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
         > "$log" 2>&1; then
-        tail -n 60 "$log"
+        grep -E "panicked|thread '|^ +[0-9]+: |SUMMARY|ERROR|Test unit written" "$log" | cut -c1-300 | head -40
         echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
         exit 1
     fi

@@ -34,12 +34,15 @@ impl To16k {
     }
 
     /// Resamples what it can of `input`, keeping the remainder for the next call.
+    /// Samples that are not finite (a damaged float WAV) become silence: the FFT resampler
+    /// panics on them, and nothing downstream can use them.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), String> {
+        let finite = input.iter().map(|&x| if x.is_finite() { x } else { 0.0 });
         let Some(inner) = self.inner.as_mut() else {
-            out.extend_from_slice(input);
+            out.extend(finite);
             return Ok(());
         };
-        self.pending.extend_from_slice(input);
+        self.pending.extend(finite);
         let mut buf = vec![0.0f32; inner.output_frames_max()];
         let mut start = 0;
         while self.pending.len() - start >= inner.input_frames_next() {
@@ -124,5 +127,24 @@ mod tests {
         let err: f32 =
             out[2000..22_000].iter().zip(&want[2000..22_000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(err < 0.03, "max error {err}");
+    }
+
+    #[test]
+    fn samples_that_are_not_finite_become_silence_instead_of_a_panic() {
+        // Found by the audio_decode fuzz target: a float WAV whose samples are NaN or infinite.
+        let mut input = sine(44_100, 440.0, 0.5);
+        input[100] = f32::NAN;
+        input[5000] = f32::INFINITY;
+        input[9000] = f32::NEG_INFINITY;
+        let mut r = To16k::new(44_100).expect("resampler");
+        let mut out = Vec::new();
+        r.push(&input, &mut out).expect("push");
+        r.finish(&mut out).expect("finish");
+        assert_eq!(out.len(), 8000);
+        assert!(out.iter().all(|x| x.is_finite()));
+        let mut same_rate = To16k::new(16_000).expect("no resampling");
+        let mut out = Vec::new();
+        same_rate.push(&[0.5, f32::NAN], &mut out).expect("push");
+        assert_eq!(out, [0.5, 0.0]);
     }
 }

@@ -496,11 +496,20 @@ pub struct VectorIndex {
 }
 
 impl VectorIndex {
+    /// Row `i` is the `i`-th vector. The first vector sets the dimension; a vector of another
+    /// length (a damaged gallery) becomes a row of zeros, so rows still match their vectors.
     pub fn new<'a>(vectors: impl IntoIterator<Item = &'a [f32]>) -> Self {
         let mut index = Self::default();
+        let mut first = true;
         for v in vectors {
-            index.dim = v.len();
-            index.data.extend_from_slice(v);
+            if std::mem::take(&mut first) {
+                index.dim = v.len();
+            }
+            if v.len() == index.dim {
+                index.data.extend_from_slice(v);
+            } else {
+                index.data.resize(index.data.len() + index.dim, 0.0);
+            }
         }
         index
     }
@@ -574,6 +583,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectors_of_another_length_keep_the_rows_aligned() {
+        let (a, b, c) = (vec![1.0, 0.0, 0.0], vec![0.5, 0.5], vec![0.0, 1.0, 0.0]);
+        let index = VectorIndex::new([a.as_slice(), b.as_slice(), c.as_slice()]);
+        assert_eq!(index.len(), 3);
+        let top = index.top(&Embedding::normalised(vec![0.0, 1.0, 0.0]), 3);
+        assert_eq!(top[0], (2, 1.0));
+        assert!(top.iter().all(|(row, _)| *row < 3));
+    }
 
     #[test]
     fn top_k_matches_a_full_sort() {
