@@ -4,6 +4,7 @@
 
 pub mod capture;
 mod decode;
+mod mp4check;
 mod resample;
 pub mod vad;
 

@@ -34,10 +34,11 @@ impl To16k {
     }
 
     /// Resamples what it can of `input`, keeping the remainder for the next call.
-    /// Samples that are not finite (a damaged float WAV) become silence: the FFT resampler
-    /// panics on them, and nothing downstream can use them.
+    /// Samples that are not finite (a damaged float WAV) become silence, and the rest are
+    /// clipped to full scale (±1): the FFT resampler panics on NaN, and huge float samples
+    /// overflow it into infinities; nothing downstream can use either.
     pub fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), String> {
-        let finite = input.iter().map(|&x| if x.is_finite() { x } else { 0.0 });
+        let finite = input.iter().map(|&x| if x.is_finite() { x.clamp(-1.0, 1.0) } else { 0.0 });
         let Some(inner) = self.inner.as_mut() else {
             out.extend(finite);
             return Ok(());
@@ -130,12 +131,14 @@ mod tests {
     }
 
     #[test]
-    fn samples_that_are_not_finite_become_silence_instead_of_a_panic() {
+    fn samples_that_are_not_finite_or_huge_do_not_reach_the_resampler() {
         // Found by the audio_decode fuzz target: a float WAV whose samples are NaN or infinite.
         let mut input = sine(44_100, 440.0, 0.5);
         input[100] = f32::NAN;
         input[5000] = f32::INFINITY;
         input[9000] = f32::NEG_INFINITY;
+        input[12_000] = f32::MAX;
+        input[12_001] = -f32::MAX;
         let mut r = To16k::new(44_100).expect("resampler");
         let mut out = Vec::new();
         r.push(&input, &mut out).expect("push");
@@ -144,7 +147,7 @@ mod tests {
         assert!(out.iter().all(|x| x.is_finite()));
         let mut same_rate = To16k::new(16_000).expect("no resampling");
         let mut out = Vec::new();
-        same_rate.push(&[0.5, f32::NAN], &mut out).expect("push");
-        assert_eq!(out, [0.5, 0.0]);
+        same_rate.push(&[0.5, f32::NAN, 3.0], &mut out).expect("push");
+        assert_eq!(out, [0.5, 0.0, 1.0]);
     }
 }
