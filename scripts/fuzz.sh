@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Runs each fuzz target (fuzz/fuzz_targets/) for SECONDS, starting from the committed seeds
-# (fuzz/seeds/TARGET) and a working corpus kept outside the clone. A crash stops the run with
-# the failing input in fuzz/artifacts/TARGET/.
+# Runs the fuzz targets (fuzz/fuzz_targets/) from the committed seeds (fuzz/seeds/TARGET).
 #
-#   scripts/fuzz.sh [SECONDS=20] [TARGET…]
+#   scripts/fuzz.sh [SECONDS=60] [TARGET…]   explore: SECONDS each, growing a corpus kept
+#                                             outside the clone (~/.cache/crossmodal/fuzz-corpus)
+#   scripts/fuzz.sh ci [TARGET…]              the CI run: a fixed number of runs from the seeds
+#                                             alone with a fixed random seed, so a run's outcome
+#                                             depends on the code, not on luck
 #
-# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). libFuzzer's sanitizer-free mode runs
-# on the stable toolchain; the Rust code is checked by its own bounds and overflow checks
-# (debug assertions are on in fuzz builds).
+# A crash stops the run with the failing input in fuzz/artifacts/TARGET/; keep it in
+# fuzz/seeds/TARGET/ once fixed. Needs cargo-fuzz (`cargo install cargo-fuzz --locked`).
+# libFuzzer runs without a sanitizer on the stable toolchain; Rust's bounds and overflow checks
+# are on (debug assertions).
 set -euo pipefail
-seconds=${1:-20}
+mode=${1:-60}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${CROSSMODAL_CACHE_DIR:-$HOME/.cache/crossmodal}
@@ -18,15 +21,24 @@ cd "$root/fuzz"
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
 cargo fuzz build -s none --debug-assertions --target-dir "$target_dir"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do
-    corpus="$cache/fuzz-corpus/$t"
+    if [ "$mode" = ci ]; then
+        corpus="$scratch/$t"
+        limits=(-seed=1 -runs=20000 -max_total_time=120)
+        echo "== fuzzing $t: 20000 runs from the seeds"
+    else
+        corpus="$cache/fuzz-corpus/$t"
+        limits=(-max_total_time="$mode")
+        echo "== fuzzing $t for ${mode}s"
+    fi
     mkdir -p "$corpus"
-    echo "== fuzzing $t for ${seconds}s"
-    log="$cache/fuzz-$t.log"
+    log="$scratch/$t.log"
     if ! cargo fuzz run -s none --debug-assertions --target-dir "$target_dir" "$t" "$corpus" "seeds/$t" -- \
-        -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+        "${limits[@]}" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
         > "$log" 2>&1; then
-        grep -E "panicked|thread '|^ +[0-9]+: |SUMMARY|ERROR|Test unit written" "$log" | cut -c1-300 | head -40
+        grep -E "panicked|thread '|^ +[0-9]+: |SUMMARY|ERROR|Test unit written|memory allocation" "$log" | cut -c1-300 | head -40
         echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
         exit 1
     fi
