@@ -289,6 +289,7 @@ mod tests {
             ("regression-nan-float-wav.bin", "wav"),
             ("regression-m4a-huge-table.bin", "m4a"),
             ("regression-adts-underflow.bin", "m4a"),
+            ("regression-huge-sample-rate.bin", "m4a"),
         ] {
             let bytes = std::fs::read(seeds.join(name)).expect("seed");
             let path = dir.path().join(format!("{name}.{ext}"));

@@ -19,8 +19,19 @@ pub struct To16k {
     produced_out: u64,
 }
 
+/// Sample rates accepted: a damaged header can claim any number, and the FFT resampler's
+/// buffers grow with the rate (found by fuzzing: a claimed rate that asked for a gigabyte).
+const RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
 impl To16k {
     pub fn new(in_rate: u32) -> Result<Self, String> {
+        if !RATES.contains(&in_rate) {
+            return Err(format!(
+                "it claims a sample rate of {in_rate} Hz; audio files use {} to {} Hz",
+                RATES.start(),
+                RATES.end()
+            ));
+        }
         let inner = if in_rate == SAMPLE_RATE {
             None
         } else {
@@ -149,5 +160,13 @@ mod tests {
         let mut out = Vec::new();
         same_rate.push(&[0.5, f32::NAN, 3.0], &mut out).expect("push");
         assert_eq!(out, [0.5, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_sample_rate_no_audio_uses_is_refused_before_any_allocation() {
+        let why = To16k::new(271_646_756).err().expect("refused");
+        assert!(why.contains("271646756 Hz"), "{why}");
+        assert!(To16k::new(0).is_err());
+        assert!(To16k::new(384_000).is_ok() && To16k::new(8_000).is_ok());
     }
 }
