@@ -950,7 +950,13 @@ fn listen(
                 tag: PARTIAL_TAG.to_owned(),
             });
         }
-        let waiting = if ended { engine.recv().into_iter().collect() } else { engine.poll() };
+        // Once the input has ended, wait for the answers still out; with none out, nothing
+        // more will come (found by the soak run: it waited for ever after the last answer).
+        let waiting = if ended && (!pending.is_empty() || partial_in_flight) {
+            engine.recv().into_iter().collect()
+        } else {
+            engine.poll()
+        };
         for event in waiting {
             match event {
                 Event::Transcribed { tag, result } if tag == PARTIAL_TAG => {

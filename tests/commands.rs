@@ -128,3 +128,36 @@ fn listening_fires_actions_and_a_missing_program_does_not_stop_it() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!marker.exists());
 }
+
+/// Found by the soak run: when every utterance had been answered before the input ended, the
+/// listener waited for ever for one more answer.
+#[test]
+fn listening_ends_when_the_input_ends_after_the_last_answer() {
+    common::installed("whisper-tiny.en");
+    let dir = tempfile::tempdir().expect("temp");
+    let eval = common::eval_dir();
+    // The command, then silence long enough for its answer to come before the file ends.
+    let mut audio = crossmodal::audio::decode_file(&eval.join("speech/goforward.wav")).expect("wav").samples;
+    audio.extend(vec![0.0; 16_000 * 8]);
+    let input = dir.path().join("then-silence.wav");
+    common::write_wav(&input, &audio);
+    let mut child = crossmodal()
+        .args(["listen", "--speed", "1", "--input"])
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("listen did not end after its input ended");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().expect("output");
+    let (ok, stdout, stderr) = split(&out);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("1 utterances heard, 1 answered"), "{stdout}\n{stderr}");
+}
