@@ -71,6 +71,8 @@ pub struct CrossmodalApp {
     pub(crate) store_root: PathBuf,
     pub(crate) device: Option<DeviceInfo>,
     pub(crate) models: BTreeMap<&'static str, ModelStatus>,
+    /// Bytes on disk of each model, read again when its status changes (not every frame).
+    pub(crate) model_bytes: BTreeMap<&'static str, u64>,
     /// The latest line of each model's download.
     pub(crate) fetch_log: BTreeMap<&'static str, String>,
     pub(crate) notices: Vec<String>,
@@ -117,6 +119,7 @@ impl CrossmodalApp {
             store_root,
             device: None,
             models: BTreeMap::new(),
+            model_bytes: BTreeMap::new(),
             fetch_log: BTreeMap::new(),
             notices: Vec::new(),
             input_file: options.input,
@@ -183,6 +186,10 @@ impl CrossmodalApp {
                     self.device = Some(info);
                 }
                 Event::Model { name, status } => {
+                    if let Ok(spec) = crate::model_store::spec(name) {
+                        let store = ModelStore::at(&self.store_root);
+                        self.model_bytes.insert(name, store.installed_bytes(spec));
+                    }
                     self.models.insert(name, status);
                 }
                 Event::Fetching { name, line } => {

@@ -75,7 +75,6 @@ fn human(bytes: u64) -> String {
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.label(format!("Model store: {}", app.store_root.display()));
     ui.add_space(8.0);
-    let store = crate::model_store::ModelStore::at(&app.store_root);
     egui::Grid::new("models").striped(true).num_columns(5).spacing([16.0, 6.0]).show(ui, |ui| {
         for h in ["Model", "Role", "Size", "Status", ""] {
             ui.strong(h);
@@ -85,7 +84,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             let status = app.models.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);
             ui.label(spec.name);
             ui.label(spec.role.describe());
-            let bytes = store.installed_bytes(spec);
+            let bytes = app.model_bytes.get(spec.name).copied().unwrap_or(0);
             ui.label(if bytes > 0 { human(bytes) } else { "—".to_owned() });
             let color = match status {
                 ModelStatus::Ready { .. } => ui.visuals().widgets.active.text_color(),
