@@ -11,6 +11,8 @@
 //! (`crossmodal transcribe` for this project). Last, peak RSS of `crossmodal transcribe` on a
 //! ten-minute file.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "record.rs"]
 mod record;
 
@@ -29,23 +31,11 @@ struct Clip {
 }
 
 fn clips() -> Vec<Clip> {
-    let dir = std::env::var_os("CROSSMODAL_EVAL").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/crossmodal-eval"),
-        PathBuf::from,
-    );
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("manifest.json"))
-            .expect("the evaluation set (run scripts/eval/fetch-public.sh)"),
-    )
-    .expect("manifest");
-    manifest["speech"]
-        .as_array()
-        .expect("speech")
-        .iter()
+    common::speech_clips()
+        .into_iter()
         .map(|c| {
-            let path = dir.join(c["file"].as_str().expect("file"));
-            let samples = crossmodal::audio::decode_file(&path).expect("decodes").samples;
-            Clip { path, text: c["text"].as_str().expect("text").to_owned(), samples }
+            let samples = crossmodal::audio::decode_file(&c.path).expect("decodes").samples;
+            Clip { path: c.path, text: c.text, samples }
         })
         .collect()
 }
@@ -89,24 +79,21 @@ fn run(whisper: &Whisper, clips: &[Clip], short_window: bool) -> Row {
     Row { rtf: wall / audio, wer, raw_wer, peak_rss: None }
 }
 
-/// A Python peer in its own process: `script MODEL THREADS WAV…` printing
-/// `{"wall", "audio", "texts", "peak_rss"}`.
-fn python_peer(script: &str, model: &Path, clips: &[Clip]) -> Option<Row> {
+/// A Python peer in its own process: `whisper_peer_bench.py BACKEND MODEL THREADS WAV…`
+/// printing `{"wall", "audio", "texts", "peak_rss"}`.
+fn python_peer(backend: &str, model: &Path, clips: &[Clip]) -> Option<Row> {
     let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(script);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/whisper_peer_bench.py");
     let out = std::process::Command::new(python)
         .arg(&script)
+        .arg(backend)
         .arg(model)
         .arg(THREADS.to_string())
         .args(clips.iter().map(|c| &c.path))
         .output()
         .ok()?;
     if !out.status.success() {
-        eprintln!(
-            "{} not run: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
-        );
+        eprintln!("{backend} not run: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -126,7 +113,7 @@ fn our_peak_rss(model: &str, clips: &[Clip]) -> Option<u64> {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crossmodal"));
     cmd.args(["transcribe", "--language", "en", "--threads", &THREADS.to_string(), "--model", model])
         .args(clips.iter().map(|c| &c.path));
-    let (out, peak) = record::run_measuring_rss(&mut cmd)?;
+    let (out, peak) = common::run_measuring_rss(&mut cmd);
     out.status.success().then_some(peak)
 }
 
@@ -142,25 +129,10 @@ fn peak_rss_of_ten_minutes(clips: &[Clip]) -> Option<u64> {
     }
     samples.truncate(16_000 * 600);
     crossmodal::audio::write_wav(&path, &samples).ok()?;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crossmodal"))
-        .args(["transcribe", "--threads", "2"])
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    while child.try_wait().ok()?.is_none() {
-        if let Some(kb) = std::fs::read_to_string(&status).ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        }) {
-            peak = peak.max(kb * 1024);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Some(peak)
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_crossmodal"));
+    cmd.args(["transcribe", "--threads", "2"]).arg(&path);
+    let (out, peak) = common::run_measuring_rss(&mut cmd);
+    out.status.success().then_some(peak)
 }
 
 fn row(name: &str, r: &Row) {
@@ -196,12 +168,12 @@ fn main() {
         row(&format!("crossmodal {name} (default)"), &ours);
         rows.push(json("crossmodal", name, &ours));
         let ct2 = store.model_dir(spec).join("ct2");
-        if let Some(fw) = python_peer("faster_whisper_bench.py", &ct2, &clips) {
+        if let Some(fw) = python_peer("faster-whisper", &ct2, &clips) {
             row(&format!("faster-whisper {name}"), &fw);
             println!("{:<44} {:>10.2}×", "  crossmodal's speed ÷ faster-whisper's", fw.rtf / ours.rtf);
             rows.push(json("faster-whisper", name, &fw));
         }
-        if let Some(pw) = python_peer("pywhispercpp_bench.py", &path, &clips) {
+        if let Some(pw) = python_peer("pywhispercpp", &path, &clips) {
             row(&format!("pywhispercpp {name}"), &pw);
             println!("{:<44} {:>10.2}×", "  crossmodal's speed ÷ pywhispercpp's", pw.rtf / ours.rtf);
             rows.push(json("pywhispercpp", name, &pw));
