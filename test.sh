@@ -4,7 +4,7 @@
 # cargo test, cargo fmt --check and cargo clippy.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
-need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip
+need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins
 need_rust
 cd "$CROSSMODAL_ROOT"
 

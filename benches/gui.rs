@@ -3,6 +3,8 @@
 //!
 //!     cargo bench --bench gui
 //!
+//! Also the window's peak resident memory once both are done (every model it loaded).
+//!
 //! Reports two figures per frame: the app's own `ui` pass (what the window does each frame), and
 //! the whole step (egui's pass, layout and tessellation, and the test harness's accessibility
 //! tree). Rendering on the GPU is not part of either.
@@ -123,12 +125,22 @@ fn main() {
     if !h.state().notices().is_empty() {
         println!("notices: {:?}", h.state().notices());
     }
+    // The window's peak memory: every model it loaded, indexing and transcribing done.
+    let peak_rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    });
+    if let Some(kb) = peak_rss {
+        println!("peak RSS of the window: {} MB", kb * 1024 / 1_000_000);
+    }
     let ui: Vec<f32> = h.state().frame_times()[before..].to_vec();
     let ui = summary("app ui pass", ui);
     let step = summary("whole egui step", steps);
     record::record(
         "gui",
         &serde_json::json!({ "audio_secs": AUDIO_SECS, "photos": IMAGE_COPIES * 11,
-            "seconds": start.elapsed().as_secs_f64(), "ui": ui, "step": step }),
+            "seconds": start.elapsed().as_secs_f64(), "ui": ui, "step": step,
+            "peak_rss": peak_rss.map(|kb| kb * 1024) }),
     );
 }

@@ -7,6 +7,8 @@ pub mod commands;
 pub mod engine;
 pub mod gallery;
 pub mod gui;
+pub mod live;
+pub mod media;
 pub mod model_store;
 pub mod space;
 pub mod speech;

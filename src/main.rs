@@ -1,28 +1,27 @@
-//! The command line: no subcommand opens the window; each subcommand runs one job headless.
+//! The command line: no subcommand opens the window; each subcommand runs one job headless,
+//! through the same engine requests and live pipeline as the window. This file parses
+//! arguments and prints answers.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-
-use std::collections::BTreeMap;
-
-use crossmodal::audio::Recorder;
-use crossmodal::audio::capture::{Capture, Captured, InputSource};
-use crossmodal::audio::vad::{Vad, VadEvent};
-use crossmodal::commands::action::Fired;
-use crossmodal::commands::{CommandSet, WatchedCommands};
-use crossmodal::engine::{AudioInput, Engine, Event, ModelStatus, Request, start_up_settled};
-use crossmodal::gallery::query::parse_terms;
-use crossmodal::gallery::{Gallery, load_image};
-use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
-use crossmodal::space::images::{EncoderChoice, ImageSpace};
-use crossmodal::speech::{self, export, export::Format};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crossmodal::audio::capture::{self, InputSource};
+use crossmodal::commands::{CommandSet, Outcome, WatchedCommands};
+use crossmodal::engine::{
+    AudioInput, Engine, Event, ImageQuery, JobId, ModelStatus, Request, start_up_settled,
+};
+use crossmodal::live::{Live, LiveEvent, Purpose};
+use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
+use crossmodal::space::images::EncoderChoice;
+use crossmodal::speech::{self, export, export::Format};
 
 #[derive(Parser)]
 #[command(name = "crossmodal", version, about = "Speech, text and images in one shared embedding space")]
@@ -248,10 +247,13 @@ enum SourceArg {
 }
 
 fn main() -> ExitCode {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    // whisper.cpp's own log (forwarded by whisper-rs) only when asked for.
+    let whisper = if std::env::var_os(speech::WHISPER_LOG_ENV).is_some() { "info" } else { "error" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG")
+                .unwrap_or_else(|_| format!("warn,whisper_rs={whisper}").into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -265,7 +267,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
     let store = ModelStore::from_env()?;
     match cli.command {
         None => {
@@ -287,46 +289,27 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
             transcribe(store, &files, &speech, format, output.as_deref())
         }
         Some(Command::Listen { input, device, record, speed, json, partial, commands, dry_run, speech }) => {
-            let config = crossmodal::audio::capture::config_dir();
-            let source = if let Some(path) = input {
-                InputSource::File { path, speed }
-            } else {
-                let (device, remembered) =
-                    crossmodal::audio::capture::choose_device(device.as_deref(), config.as_deref());
-                if remembered && let Some(d) = &device {
-                    eprintln!("using {d}, chosen last time (--device picks another)");
-                }
-                InputSource::Microphone { device }
+            let source = match input {
+                Some(path) => InputSource::File { path, speed },
+                None => microphone(device.as_deref(), true),
             };
             let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
             let output = ListenOutput { json, partial, dry_run };
-            listen(store, &source, record.as_deref(), output, commands, &speech)
+            listen(store, source, record, output, commands, &speech)
         }
         Some(Command::Index { dirs, gallery, reindex, encoder }) => {
-            index(&ImageSpace::load(&store, encoder)?, &dirs, gallery, reindex)
+            index(store, dirs, gallery, reindex, encoder)
         }
         Some(Command::Search { query, gallery, top, image, audio, mic, device, input, json, encoder }) => {
-            let space = ImageSpace::load(&store, encoder)?;
-            let mic = mic.then(|| {
-                if let Some(path) = input {
-                    InputSource::File { path, speed: 1.0 }
-                } else {
-                    let config = crossmodal::audio::capture::config_dir();
-                    let (device, _) =
-                        crossmodal::audio::capture::choose_device(device.as_deref(), config.as_deref());
-                    InputSource::Microphone { device }
-                }
+            let mic = mic.then(|| match input {
+                Some(path) => InputSource::File { path, speed: 1.0 },
+                None => microphone(device.as_deref(), false),
             });
-            let query = Query {
-                text: query.as_deref(),
-                image: image.as_deref(),
-                audio: audio.as_deref(),
-                mic: mic.as_ref(),
-            };
-            search(&store, &space, &query, gallery, top, json)
+            let query = Query { text: query, image, audio, mic };
+            search(store, query, gallery, top, json, encoder)
         }
         Some(Command::Match { images, captions, json, encoder }) => {
-            match_images(&ImageSpace::load(&store, encoder)?, &images, &captions, json)
+            match_images(store, images, &captions, json, encoder)
         }
         Some(Command::Commands { command: CommandsCommand::Check { file } }) => {
             let set = load_commands(file.as_deref())?;
@@ -340,7 +323,7 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
             match_commands(store, &load_commands(commands.as_deref())?, &files, json, &speech)
         }
         Some(Command::Devices) => {
-            let devices = crossmodal::audio::capture::input_devices()?;
+            let devices = capture::input_devices()?;
             if devices.is_empty() {
                 println!("no input devices");
             }
@@ -352,37 +335,58 @@ fn run(cli: Cli, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn gallery_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = given {
-        return Ok(p);
+/// Nothing to wake on the command line: it waits on the answers themselves.
+fn unwatched() -> crossmodal::engine::Notify {
+    Arc::new(|| {})
+}
+
+/// The microphone asked for, else the one chosen last time, else the default.
+fn microphone(asked: Option<&str>, say_remembered: bool) -> InputSource {
+    let config = capture::config_dir();
+    let (device, remembered) = capture::choose_device(asked, config.as_deref());
+    if say_remembered
+        && remembered
+        && let Some(d) = &device
+    {
+        eprintln!("using {d}, chosen last time (--device picks another)");
     }
-    let dirs = directories::ProjectDirs::from("", "", "crossmodal")
-        .context("no platform data folder; pass --gallery")?;
-    Ok(dirs.data_dir().join("gallery.sqlite"))
+    InputSource::Microphone { device }
+}
+
+fn gallery_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    given.or_else(crossmodal::gallery::default_path).context("no platform data folder; pass --gallery")
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+fn progress_bar(template: &str, length: u64) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(length) } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
 }
 
 fn index(
-    space: &ImageSpace,
-    dirs: &[PathBuf],
+    store: ModelStore,
+    dirs: Vec<PathBuf>,
     gallery: Option<PathBuf>,
     reindex: bool,
+    encoder: EncoderChoice,
 ) -> anyhow::Result<ExitCode> {
     let path = gallery_path(gallery)?;
-    let mut gallery = Gallery::open(&path, &space.id(), reindex)?;
-    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("indexing {bar:40} {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let report = gallery.index(
-        dirs,
-        &mut |images| space.embed_images(images).map_err(|e| e.to_string()),
-        &mut |done, total| {
+    let engine = Engine::start(store, unwatched());
+    engine.send(Request::Index { gallery: path.clone(), paths: dirs, encoder, reindex });
+    let bar = progress_bar("indexing {bar:40} {pos}/{len} {elapsed}", 0);
+    let report = engine.wait_for(|e| match e {
+        Event::Indexing { done, total } => {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-        },
-    )?;
+            None
+        }
+        Event::Indexed(result) => Some(result),
+        Event::Error(e) => Some(Err(e)),
+        _ => None,
+    })?;
     bar.finish_and_clear();
+    let report = report.map_err(anyhow::Error::msg)?;
     println!(
         "{}: added {}, updated {}, renamed {}, unchanged {}, removed {}, failed {}",
         path.display(),
@@ -400,20 +404,23 @@ fn index(
 }
 
 /// What to search for; the parts given are added.
-struct Query<'a> {
-    text: Option<&'a str>,
-    image: Option<&'a Path>,
-    audio: Option<&'a Path>,
-    mic: Option<&'a InputSource>,
+struct Query {
+    text: Option<String>,
+    image: Option<PathBuf>,
+    audio: Option<PathBuf>,
+    mic: Option<InputSource>,
 }
 
+/// How long `search --mic` waits for the query to be said.
+const SAY_WITHIN: Duration = Duration::from_secs(10);
+
 fn search(
-    store: &ModelStore,
-    space: &ImageSpace,
-    query: &Query<'_>,
+    store: ModelStore,
+    query: Query,
     gallery: Option<PathBuf>,
     top: usize,
     json: bool,
+    encoder: EncoderChoice,
 ) -> anyhow::Result<ExitCode> {
     if query.text.is_none() && query.image.is_none() && query.audio.is_none() && query.mic.is_none() {
         anyhow::bail!("give a text query, --image FILE, --audio FILE or --mic");
@@ -426,92 +433,104 @@ fn search(
             path.display()
         );
     }
-    let gallery = Gallery::open(&path, &space.id(), false)?;
-    let mut sum: Vec<f32> = Vec::new();
-    let mut add = |w: f32, e: &crossmodal::space::Embedding| {
-        sum.resize(e.as_slice().len(), 0.0);
-        for (s, x) in sum.iter_mut().zip(e.as_slice()) {
-            *s += w * x;
-        }
-    };
-    if let Some(q) = query.text {
-        for (w, term) in parse_terms(q).map_err(|e| anyhow::anyhow!("query: {e}"))? {
-            add(w, &space.embed_text(&term)?);
-        }
-    }
-    if let Some(file) = query.image {
-        let img = load_image(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        let e = space.embed_images(&[img])?;
-        add(1.0, &e[0]);
-    }
-    // A spoken query, from a recording or the microphone, becomes its transcript.
-    let spoken = if let Some(file) = query.audio {
-        Some((file.display().to_string(), crossmodal::audio::decode_file(file)?.samples))
+    let engine = Engine::start(store, unwatched());
+    // A spoken query, from a recording or the microphone, is transcribed by the engine.
+    let audio = if let Some(file) = &query.audio {
+        Some(crossmodal::audio::decode_file(file).with_context(|| file.display().to_string())?.samples)
     } else if let Some(source) = query.mic {
-        eprintln!("say what to find (10 s)…");
-        let Some(samples) = crossmodal::audio::capture::first_utterance(source, Duration::from_secs(10))?
-        else {
-            anyhow::bail!("nothing was said");
-        };
-        Some(("the microphone".to_owned(), samples))
+        Some(say_query(&engine, source)?)
     } else {
         None
     };
-    if let Some((from, samples)) = spoken {
-        let spec = model_store::spec(model_store::catalogue::DEFAULT_WHISPER)?;
-        let whisper = speech::Whisper::load(&store.open_checked(spec)?, false)?;
-        let t = whisper.transcribe(&samples, &speech::Options::default())?;
-        if t.text.is_empty() {
-            anyhow::bail!("{from}: no speech heard");
-        }
-        eprintln!("heard: {}", t.text);
-        add(1.0, &space.embed_text(&t.text)?);
+    let id = JobId::next();
+    let image_query = ImageQuery { text: query.text.unwrap_or_default(), image: query.image, audio };
+    engine.send(Request::SearchImages { id, gallery: path, query: image_query, top, encoder });
+    let found = engine
+        .wait_for(|e| match e {
+            Event::Found { id: i, result } if i == id => Some(result),
+            _ => None,
+        })?
+        .map_err(anyhow::Error::msg)?;
+    if let Some(heard) = &found.heard {
+        eprintln!("heard: {heard}");
     }
-    let hits = gallery.search(&crossmodal::space::Embedding::normalised(sum), top)?;
     if json {
-        println!("{}", serde_json::to_string(&hits)?);
-    } else if hits.is_empty() {
+        let hits: Vec<_> = found
+            .images
+            .iter()
+            .map(|f| serde_json::json!({ "path": f.path.to_string_lossy(), "score": f.score }))
+            .collect();
+        println!("{}", serde_json::Value::Array(hits));
+    } else if found.images.is_empty() {
         println!("the gallery is empty");
     } else {
-        for h in hits {
-            println!("{:.3}  {}", h.score, h.path.display());
+        for f in &found.images {
+            println!("{:.3}  {}", f.score, f.path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// The first utterance heard from `source`, through the live pipeline.
+fn say_query(engine: &Engine, source: InputSource) -> anyhow::Result<Vec<f32>> {
+    let settings = crossmodal::live::Settings {
+        source,
+        purpose: Purpose::Query,
+        model: model_store::catalogue::DEFAULT_WHISPER.to_owned(),
+        options: speech::Options::default(),
+        record: None,
+    };
+    let live = Live::start(engine.connect(), settings, &unwatched());
+    eprintln!("say what to find ({} s)…", SAY_WITHIN.as_secs());
+    let deadline = Instant::now() + SAY_WITHIN;
+    while let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+        match live.recv_timeout(wait) {
+            Ok(Some(LiveEvent::Query(samples))) => return Ok(samples),
+            Ok(Some(LiveEvent::Ended { problem: Some(p), .. })) => anyhow::bail!(p),
+            Ok(Some(LiveEvent::Ended { .. })) | Err(_) => break,
+            Ok(Some(LiveEvent::Problem(p))) => eprintln!("error: {p}"),
+            Ok(_) => {}
+        }
+    }
+    anyhow::bail!("nothing was said")
+}
+
 fn match_images(
-    space: &ImageSpace,
-    images: &[PathBuf],
+    store: ModelStore,
+    images: Vec<PathBuf>,
     captions: &[String],
     json: bool,
+    encoder: EncoderChoice,
 ) -> anyhow::Result<ExitCode> {
-    let caption_vectors = space.embed_texts(captions)?;
+    let captions: Vec<String> =
+        captions.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+    let engine = Engine::start(store, unwatched());
+    engine.send(Request::Captions { images, captions: captions.clone(), encoder });
+    let rows = engine
+        .wait_for(|e| match e {
+            Event::Captioned(result) => Some(result),
+            _ => None,
+        })?
+        .map_err(anyhow::Error::msg)?;
     let mut failed = false;
-    for file in images {
-        let img = match load_image(file) {
-            Ok(i) => i,
+    for row in rows {
+        let probs = match row.result {
+            Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
+                eprintln!("error: {}: {e}", row.image.display());
                 failed = true;
                 continue;
             }
         };
-        let v = space.embed_images(&[img])?.remove(0);
-        let logits: Vec<f32> = caption_vectors.iter().map(|c| space.caption_scale() * v.cosine(c)).collect();
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
-        let total: f32 = exp.iter().sum();
-        let probs: Vec<f32> = exp.iter().map(|e| e / total).collect();
         if json {
             let per: Vec<_> = captions
                 .iter()
                 .zip(&probs)
                 .map(|(c, p)| serde_json::json!({ "caption": c, "probability": p }))
                 .collect();
-            println!("{}", serde_json::json!({ "file": file.display().to_string(), "captions": per }));
+            println!("{}", serde_json::json!({ "file": row.image.display().to_string(), "captions": per }));
         } else {
-            println!("{}", file.display());
+            println!("{}", row.image.display());
             for (c, p) in captions.iter().zip(&probs) {
                 println!("  {:5.1} %  {c}", p * 100.0);
             }
@@ -530,13 +549,11 @@ fn load_commands(path: Option<&Path>) -> anyhow::Result<CommandSet> {
 /// Waits for the engine to take a command set.
 fn set_commands(engine: &Engine, set: CommandSet) -> anyhow::Result<()> {
     engine.send(Request::SetCommands(set, crossmodal::commands::matcher::CALIBRATED));
-    loop {
-        match engine.recv().context("the inference engine stopped")? {
-            Event::CommandsReady { .. } => return Ok(()),
-            Event::Error(e) => anyhow::bail!(e),
-            _ => {}
-        }
-    }
+    engine.wait_for(|e| match e {
+        Event::CommandsReady { .. } => Some(Ok(())),
+        Event::Error(e) => Some(Err(anyhow::anyhow!(e))),
+        _ => None,
+    })?
 }
 
 fn match_commands(
@@ -547,24 +564,26 @@ fn match_commands(
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
     model_store::spec(&args.model)?;
-    let engine = Engine::start(store, Arc::new(|| {}));
+    let engine = Engine::start(store, unwatched());
     set_commands(&engine, set.clone())?;
     let mut failed = false;
     for file in files {
         let tag = file.display().to_string();
+        let id = JobId::next();
         engine.send(Request::MatchCommand {
+            id,
             model: args.model.clone(),
             audio: AudioInput::File(file.clone()),
             options: args.options(),
-            tag: tag.clone(),
         });
-        let result = loop {
-            match engine.recv().context("the inference engine stopped")? {
-                Event::Matched { result, .. } => break result,
-                Event::Error(e) => eprintln!("error: {e}"),
-                _ => {}
+        let result = engine.wait_for(|e| match e {
+            Event::Matched { id: i, result } if i == id => Some(result),
+            Event::Error(e) => {
+                eprintln!("error: {e}");
+                None
             }
-        };
+            _ => None,
+        })?;
         match result {
             Ok((d, took)) if json => {
                 let scores: Vec<_> = d.scores.iter().take(3).collect();
@@ -602,10 +621,6 @@ fn match_commands(
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn human(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
-
 fn specs(names: &[String], default: bool) -> anyhow::Result<Vec<&'static model_store::ModelSpec>> {
     if names.is_empty() {
         return Ok(CATALOGUE.iter().filter(|s| !default || s.default).collect());
@@ -624,7 +639,11 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
                 } else {
                     (spec.approx_bytes, "not installed")
                 };
-                println!("{name:<20} {:<28} {:>10}  {state}", spec.role.describe(), human(size));
+                println!(
+                    "{name:<20} {:<28} {:>10}  {state}",
+                    spec.role.describe(),
+                    model_store::human_size(size)
+                );
             }
             println!(
                 "\n* fetched by `crossmodal models fetch` with no names. Store: {}",
@@ -708,7 +727,7 @@ fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode
 }
 
 fn status(store: ModelStore) -> ExitCode {
-    let engine = Engine::start(store, Arc::new(|| {}));
+    let engine = Engine::start(store, unwatched());
     engine.send(Request::LoadDefaults);
     let mut statuses = BTreeMap::new();
     while !start_up_settled(&statuses) {
@@ -744,32 +763,32 @@ fn transcribe(
         let dir = output.unwrap_or_else(|| Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let engine = Engine::start(store, Arc::new(|| {}));
+    let engine = Engine::start(store, unwatched());
     let mut failed = 0;
     let mut single = String::new();
-    let interactive = std::io::stderr().is_terminal();
     for file in files {
         let tag = file.display().to_string();
+        let id = JobId::next();
         engine.send(Request::Transcribe {
+            id,
             model: args.model.clone(),
             audio: AudioInput::File(file.clone()),
             options: args.options(),
-            tag: tag.clone(),
         });
-        let bar = if interactive { ProgressBar::new(1000) } else { ProgressBar::hidden() };
-        bar.set_style(
-            ProgressStyle::with_template("{msg} {bar:40} {percent}% {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        let bar = progress_bar("{msg} {bar:40} {percent}% {elapsed}", 1000);
         bar.set_message(tag.clone());
-        let result = loop {
-            match engine.recv().context("the inference engine stopped")? {
-                Event::Transcribed { result, .. } => break result,
-                Event::Progress { fraction, .. } => bar.set_position((fraction * 1000.0) as u64),
-                Event::Error(e) => eprintln!("error: {e}"),
-                _ => {}
+        let result = engine.wait_for(|e| match e {
+            Event::Transcribed { id: i, result } if i == id => Some(result),
+            Event::Progress { fraction, .. } => {
+                bar.set_position((fraction * 1000.0) as u64);
+                None
             }
-        };
+            Event::Error(e) => {
+                eprintln!("error: {e}");
+                None
+            }
+            _ => None,
+        })?;
         bar.finish_and_clear();
         match result {
             Ok(t) => {
@@ -798,9 +817,6 @@ fn transcribe(
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Live transcription: capture → voice-activity detection → the engine, printing each utterance
-/// as its transcript arrives. Transcription runs on the engine thread, so capture never waits;
-/// `--record` keeps every sample heard even if transcription falls behind.
 /// How `listen` prints.
 #[derive(Clone, Copy)]
 struct ListenOutput {
@@ -809,17 +825,16 @@ struct ListenOutput {
     dry_run: bool,
 }
 
-/// Reports a live decision and fires its command's action; a failing action is reported and
-/// listening goes on.
+/// Reports a live decision and what its command's action did.
 fn act(
     d: &crossmodal::commands::Decision,
-    commands: Option<&WatchedCommands>,
+    set: &CommandSet,
     start: f64,
     took: Duration,
     output: ListenOutput,
 ) {
     let ms = took.as_millis();
-    let Some(name) = &d.command else {
+    if d.command.is_none() {
         if output.json {
             println!(
                 "{}",
@@ -829,86 +844,76 @@ fn act(
             println!("[{start:7.2}s] {} -> no match", d.transcript);
         }
         return;
-    };
+    }
     let score = d.scores.first().map_or(0.0, |s| s.score);
-    let fired = Fired { command: name, transcript: &d.transcript, score };
-    let action = commands.and_then(|c| c.set().commands.iter().find(|c| &c.name == name)).map(|c| &c.action);
-    let Some(action) = action else { return };
+    let (command, action, done) = match set.fire(d, output.dry_run) {
+        Outcome::Nothing => return,
+        Outcome::WouldDo { command, action } => (command, action.clone(), Ok(format!("would {action}"))),
+        Outcome::Done { command, action, line } => (command, action, Ok(line)),
+        Outcome::Failed { command, action, error } => (command, action, Err(error)),
+    };
     if output.json {
         println!(
             "{}",
-            serde_json::json!({ "start": start, "transcript": d.transcript, "command": name, "score": score,
-                "action": action.describe(&fired), "dry_run": output.dry_run, "ms": ms })
+            serde_json::json!({ "start": start, "transcript": d.transcript, "command": command, "score": score,
+                "action": action, "dry_run": output.dry_run, "ms": ms })
         );
     } else {
-        println!("[{start:7.2}s] {} -> {name} ({score:.2}, {ms} ms)", d.transcript);
+        println!("[{start:7.2}s] {} -> {command} ({score:.2}, {ms} ms)", d.transcript);
     }
-    if output.dry_run {
-        if !output.json {
-            println!("           would {}", action.describe(&fired));
-        }
-        return;
-    }
-    match action.fire(&fired) {
+    match done {
         Ok(line) if !output.json => println!("           {line}"),
         Ok(_) => {}
         Err(e) => eprintln!("error: {e}"),
     }
 }
 
-/// How often a partial transcript of the utterance in progress is asked for.
-const PARTIAL_EVERY: Duration = Duration::from_secs(1);
-const PARTIAL_TAG: &str = "partial";
-
+/// Live transcription or commands: the live pipeline hears, the engine answers, this prints.
+/// `--record` keeps every sample heard even if transcription falls behind.
 fn listen(
     store: ModelStore,
-    source: &InputSource,
-    record: Option<&Path>,
+    source: InputSource,
+    record: Option<PathBuf>,
     output: ListenOutput,
     mut commands: Option<WatchedCommands>,
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
     model_store::spec(&args.model)?;
-    let engine = Engine::start(store, Arc::new(|| {}));
+    let engine = Engine::start(store, unwatched());
     if let Some(c) = &commands {
         set_commands(&engine, c.set().clone())?;
         eprintln!("{} commands from {}", c.set().len(), c.path().display());
     }
-    let mut capture = Capture::start(source)?;
-    eprintln!("listening to {} (Ctrl+C stops)", capture.name);
-    // A device asked for by name that opened is remembered for next time.
-    if let InputSource::Microphone { device: Some(name) } = source
-        && let Some(config) = crossmodal::audio::capture::config_dir()
-        && let Err(e) = crossmodal::audio::capture::remember_device(&config, name)
-    {
-        eprintln!("warning: could not remember the device in {}: {e}", config.display());
-    }
-    let mut recorder = record.map(Recorder::create).transpose()?;
-    let mut vad = Vad::new();
-    let mut pending = std::collections::BTreeMap::new();
-    let mut next_id = 0u64;
-    let mut failed = false;
-    let mut ended = false;
-    let mut partial_in_flight = false;
-    let mut last_partial = std::time::Instant::now();
-    let mut answered = 0u64;
-    while !ended || !pending.is_empty() || partial_in_flight {
-        let mut events = Vec::new();
-        if !ended {
-            match capture.next(Duration::from_millis(50))? {
-                Captured::Audio(samples) => {
-                    if let Some(r) = recorder.as_mut() {
-                        r.write(&samples)?;
-                    }
-                    events = vad.push(&samples);
-                }
-                Captured::Idle => {}
-                Captured::Ended => {
-                    ended = true;
-                    events = vad.finish();
-                }
-            }
+    let asked_device = match &source {
+        InputSource::Microphone { device } => device.clone(),
+        InputSource::File { .. } => None,
+    };
+    let purpose =
+        if commands.is_some() { Purpose::Commands } else { Purpose::Transcribe { partials: output.partial } };
+    let settings = crossmodal::live::Settings {
+        source,
+        purpose,
+        model: args.model.clone(),
+        options: args.options(),
+        record,
+    };
+    let live = Live::start(engine.connect(), settings, &unwatched());
+    // Ctrl+C stops listening cleanly: the last utterance is answered and `--record` gets its
+    // header. A second Ctrl+C leaves at once.
+    let stopper = live.stopper();
+    let pressed = std::sync::atomic::AtomicBool::new(false);
+    let handler = ctrlc::set_handler(move || {
+        if pressed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
         }
+        eprintln!("stopping…");
+        stopper.stop();
+    });
+    if let Err(e) = handler {
+        eprintln!("warning: Ctrl+C will not stop listening cleanly: {e}");
+    }
+    let mut failed = false;
+    loop {
         if let Some(watched) = commands.as_mut() {
             match watched.reload_if_changed() {
                 Some(Ok(set)) => {
@@ -919,92 +924,45 @@ fn listen(
                 None => {}
             }
         }
-        for event in events {
-            if let VadEvent::Utterance { samples, start } = event {
-                let end = start + samples.len() as f64 / f64::from(crossmodal::audio::SAMPLE_RATE);
-                pending.insert(next_id, (start, end));
-                let (model, options, tag) = (args.model.clone(), args.options(), next_id.to_string());
-                let audio = AudioInput::Samples(samples);
-                engine.send(if commands.is_some() {
-                    Request::MatchCommand { model, audio, options, tag }
-                } else {
-                    Request::Transcribe { model, audio, options, tag }
-                });
-                next_id += 1;
-            }
-        }
-        // A partial transcript only while nothing final waits, so finals are never delayed.
-        if output.partial
-            && !ended
-            && !partial_in_flight
-            && pending.is_empty()
-            && last_partial.elapsed() >= PARTIAL_EVERY
-            && let Some(current) = vad.current()
-        {
-            partial_in_flight = true;
-            last_partial = std::time::Instant::now();
-            engine.send(Request::Transcribe {
-                model: args.model.clone(),
-                audio: AudioInput::Samples(current.to_vec()),
-                options: args.options(),
-                tag: PARTIAL_TAG.to_owned(),
-            });
-        }
-        // Once the input has ended, wait for the answers still out; with none out, nothing
-        // more will come (found by the soak run: it waited for ever after the last answer).
-        let waiting = if ended && (!pending.is_empty() || partial_in_flight) {
-            engine.recv().into_iter().collect()
-        } else {
-            engine.poll()
+        let Ok(event) = live.recv_timeout(Duration::from_millis(200)) else {
+            anyhow::bail!("the live pipeline stopped unexpectedly");
         };
-        for event in waiting {
-            match event {
-                Event::Transcribed { tag, result } if tag == PARTIAL_TAG => {
-                    partial_in_flight = false;
-                    if let Some(t) = result.ok().filter(|t| !t.text.is_empty()) {
-                        eprintln!("… {}", t.text);
-                    }
+        match event {
+            Some(LiveEvent::Opened(name)) => {
+                eprintln!("listening to {name} (Ctrl+C stops)");
+                // A device asked for by name that opened is remembered for next time.
+                if let (Some(name), Some(config)) = (&asked_device, capture::config_dir())
+                    && let Err(e) = capture::remember_device(&config, name)
+                {
+                    eprintln!("warning: could not remember the device in {}: {e}", config.display());
                 }
-                Event::Transcribed { tag, result } => {
-                    let Some((start, end)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id))
-                    else {
-                        continue;
-                    };
-                    answered += 1;
-                    match result {
-                        Ok(t) if t.text.is_empty() => {}
-                        Ok(t) if output.json => {
-                            println!("{}", serde_json::json!({ "start": start, "end": end, "text": t.text }));
-                        }
-                        Ok(t) => println!("[{start:7.2}s] {}", t.text),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            failed = true;
-                        }
-                    }
+            }
+            Some(LiveEvent::Partial(text)) if output.partial => eprintln!("… {text}"),
+            None | Some(LiveEvent::Partial(_) | LiveEvent::Query(_)) => {}
+            Some(LiveEvent::Line { start, end, text, .. }) => {
+                if output.json {
+                    println!("{}", serde_json::json!({ "start": start, "end": end, "text": text }));
+                } else {
+                    println!("[{start:7.2}s] {text}");
                 }
-                Event::Matched { tag, result } => {
-                    let Some((start, _)) = tag.parse::<u64>().ok().and_then(|id| pending.remove(&id)) else {
-                        continue;
-                    };
-                    answered += 1;
-                    match result {
-                        Ok((d, _)) if d.transcript.is_empty() => {}
-                        Ok((d, took)) => act(&d, commands.as_ref(), start, took, output),
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            failed = true;
-                        }
-                    }
+            }
+            Some(LiveEvent::Decided { start, decision, took, .. }) => {
+                if let Some(c) = commands.as_ref().filter(|_| !decision.transcript.is_empty()) {
+                    act(&decision, c.set(), start, took, output);
                 }
-                Event::Error(e) => eprintln!("error: {e}"),
-                _ => {}
+            }
+            Some(LiveEvent::Problem(e)) => {
+                eprintln!("error: {e}");
+                failed = true;
+            }
+            Some(LiveEvent::Ended { heard, answered, problem }) => {
+                eprintln!("{heard} utterances heard, {answered} answered");
+                if let Some(p) = problem {
+                    anyhow::bail!(p);
+                }
+                break;
             }
         }
     }
-    if let Some(r) = recorder {
-        r.finish()?;
-    }
-    eprintln!("{next_id} utterances heard, {answered} answered");
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -24,7 +24,7 @@ fn ct2_values(model: &Ct2Model, name: &str, rows: Option<(usize, usize)>) -> Vec
 /// A ggml tensor, the CT2 variable it comes from, and the rows of it where fused.
 type Source = (String, String, Option<(usize, usize)>);
 
-/// Written from `shared/models.md`'s table, independently of the converter's own map.
+/// Written from `docs/MODELS.md`'s table, independently of the converter's own map.
 fn expected_sources(d: usize, enc_layers: usize, dec_layers: usize) -> Vec<Source> {
     let mut map = vec![
         ("encoder.positional_embedding".to_owned(), "encoder/position_encodings/encodings".to_owned(), None),

@@ -200,6 +200,42 @@ fn recording_from_the_virtual_microphone_shows_the_transcript() {
 }
 
 #[test]
+fn recording_through_a_real_microphone_shows_each_line_as_soon_as_it_is_heard() {
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let (wav, speech) = common::spaced(dir.path(), &["goforward.wav", "librivox_0880.wav"], 1.5);
+    // No --input: the window opens ALSA's default device, the audio server's null sink.
+    let mut h = open(default_only(&dir.path().join("store")), Options::default());
+    click(&mut h, "Record");
+    wait(&mut h, "the microphone to open", Duration::from_secs(20), |h| has(h, "Live ("));
+    let opened = Instant::now();
+    let (mut paplay, played) = mic.start_playing(&wav);
+    let mut partial_while_speaking = false;
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while h.state().live_lines().0.len() < 2 {
+        assert!(Instant::now() < deadline, "lines so far: {:?}", h.state().live_lines().0);
+        partial_while_speaking |= !h.state().partial_text().is_empty();
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    paplay.wait().expect("paplay ends");
+    let offset = played.duration_since(opened).as_secs_f64();
+    let (lines, lags) = h.state().live_lines();
+    let expected = ["go forward 10 meters", "he was not an ill disposed young man"];
+    for ((line, lag), want) in lines.iter().zip(lags).zip(expected) {
+        assert!(common::says(&line.text, want), "{line:?}: not \"{want}\"");
+        // Shown in the frame after the live pipeline had it: when `listen` would print it.
+        assert!(*lag < Duration::from_millis(100), "{line:?} shown {lag:?} after it was heard");
+    }
+    // Times count from when recording began, like `listen`'s.
+    let times: Vec<(f64, f64)> = lines.iter().map(|l| (l.start, l.end)).collect();
+    common::check_times(&times, &speech, offset);
+    assert!(partial_while_speaking, "no partial words while the sentence was spoken");
+    click(&mut h, "Stop");
+    wait(&mut h, "the recording to stop", Duration::from_secs(20), |h| !h.state().recording());
+}
+
+#[test]
 fn a_dropped_recording_is_transcribed_and_a_non_media_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp");
     let notes = dir.path().join("notes.txt");

@@ -83,6 +83,45 @@ pub struct Capture {
     /// A human name for what is being captured.
     pub name: String,
     ended: bool,
+    /// A microphone's clock: when its stream started, and how many samples (16 kHz) have been
+    /// handed out since. A file played as one keeps its own pace instead.
+    clock: Option<Clock>,
+}
+
+/// Follows a microphone against the wall clock, so that time the audio server delivered
+/// nothing is not lost: `PulseAudio` hands a null sink's monitor nothing while nothing plays, and
+/// suspends idle sources; devices drop out. Utterance times then count from when listening
+/// began, as the person pressing Record counts them, and a recording keeps the pauses.
+#[derive(Debug)]
+struct Clock {
+    /// When the stream started: listening began then, whether or not the server sent sound.
+    origin: Instant,
+    delivered: usize,
+}
+
+/// A microphone that falls this far behind the wall clock has had a gap, which is filled with
+/// silence; less is ordinary buffering (a sound server hands over 10–50 ms at a time).
+const GAP_FILL_AFTER_SECS: f64 = 0.25;
+/// After a gap the source is trusted to be this late (its buffer), not more.
+const USUAL_LATENCY_SECS: f64 = 0.05;
+
+/// Samples of silence to put before a block of `n` samples that arrives `elapsed` seconds after
+/// the first sample was heard, when `delivered` samples have been handed out before it.
+fn gap_before(elapsed: f64, delivered: usize, n: usize) -> usize {
+    let rate = f64::from(SAMPLE_RATE);
+    let behind = elapsed * rate - (delivered + n) as f64;
+    if behind > GAP_FILL_AFTER_SECS * rate { (behind - USUAL_LATENCY_SECS * rate) as usize } else { 0 }
+}
+
+impl Clock {
+    /// Puts silence for any gap before `block`.
+    fn follow(&mut self, block: &mut Vec<f32>) {
+        let gap = gap_before(self.origin.elapsed().as_secs_f64(), self.delivered, block.len());
+        if gap > 0 {
+            block.splice(0..0, std::iter::repeat_n(0.0, gap));
+        }
+        self.delivered += block.len();
+    }
 }
 
 /// What `Capture::next` hands out.
@@ -118,7 +157,9 @@ impl Capture {
             }
         };
         let resampler = To16k::new(rate).map_err(AudioError::Device)?;
-        Ok(Self { rx, resampler, level, stop, _stream: stream, name, ended: false })
+        let clock = matches!(source, InputSource::Microphone { .. })
+            .then(|| Clock { origin: Instant::now(), delivered: 0 });
+        Ok(Self { rx, resampler, level, stop, _stream: stream, name, ended: false, clock })
     }
 
     /// The input level (RMS of the latest block, 0..1), for a meter.
@@ -147,6 +188,9 @@ impl Capture {
                 }
             }
             Block::Failed(e) => return Err(AudioError::Device(e)),
+        }
+        if let Some(clock) = self.clock.as_mut().filter(|_| !out.is_empty()) {
+            clock.follow(&mut out);
         }
         Ok(Captured::Audio(out))
     }
@@ -256,38 +300,20 @@ fn open_microphone(
     Ok((rate, stream, shown))
 }
 
-/// Listens until the first utterance ends (voice-activity detection) and returns it, or `None`
-/// when nothing was said within `timeout` (or before the file ended).
-pub fn first_utterance(source: &InputSource, timeout: Duration) -> Result<Option<Vec<f32>>, AudioError> {
-    let mut capture = Capture::start(source)?;
-    let mut vad = super::vad::Vad::new();
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        let events = match capture.next(Duration::from_millis(50))? {
-            Captured::Audio(samples) => vad.push(&samples),
-            Captured::Idle => continue,
-            Captured::Ended => {
-                let events = vad.finish();
-                let found = events.into_iter().find_map(|e| match e {
-                    super::vad::VadEvent::Utterance { samples, .. } => Some(samples),
-                    super::vad::VadEvent::Started { .. } => None,
-                });
-                return Ok(found);
-            }
-        };
-        if let Some(samples) = events.into_iter().find_map(|e| match e {
-            super::vad::VadEvent::Utterance { samples, .. } => Some(samples),
-            super::vad::VadEvent::Started { .. } => None,
-        }) {
-            return Ok(Some(samples));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_the_server_delivered_nothing_becomes_silence_and_buffering_does_not() {
+        // 20 ms blocks arriving 30 ms late: buffering, nothing to fill.
+        assert_eq!(gap_before(1.03, 16_000 - 320, 320), 0);
+        // Two seconds of nothing, then a block: the gap less the usual latency is filled.
+        let gap = gap_before(3.0, 16_000, 320);
+        assert_eq!(gap, 48_000 - 16_000 - 320 - 800);
+        // Filled, the clock is back within the latency: the next block adds nothing.
+        assert_eq!(gap_before(3.02, 16_000 + gap + 320, 320), 0);
+    }
 
     #[test]
     fn a_chosen_device_is_remembered_and_a_vanished_one_falls_back_to_the_default() {

@@ -7,8 +7,8 @@
 //! The best command is accepted when its fused score reaches `threshold` and beats the
 //! runner-up by `margin`; otherwise the answer is "no match".
 
+use super::CommandSet;
 use super::similarity::Spoken;
-use super::{Action, CommandSet};
 use crate::space::{Embedding, SpaceError, TextEncoder};
 
 /// How scores are fused and when a match is accepted.
@@ -43,7 +43,6 @@ struct Phrase {
 #[derive(Debug)]
 pub struct Matcher {
     names: Vec<String>,
-    actions: Vec<Action>,
     phrases: Vec<Phrase>,
     pub settings: Settings,
 }
@@ -100,16 +99,7 @@ impl Matcher {
                 embedding,
             })
             .collect();
-        Ok(Self {
-            names: set.commands.iter().map(|c| c.name.clone()).collect(),
-            actions: set.commands.iter().map(|c| c.action.clone()).collect(),
-            phrases,
-            settings,
-        })
-    }
-
-    pub fn action(&self, command: &str) -> Option<&Action> {
-        self.names.iter().position(|n| n == command).map(|i| &self.actions[i])
+        Ok(Self { names: set.commands.iter().map(|c| c.name.clone()).collect(), phrases, settings })
     }
 
     /// Embeds the transcript (nothing to embed for silence).
@@ -187,6 +177,8 @@ impl Matcher {
             (scores.first().map_or(0.0, |s| s.score), scores.get(1).map_or(0.0, |s| s.score));
         let rejected = if best < self.settings.threshold {
             Some(format!("best score {best:.3} is under the threshold {:.3}", self.settings.threshold))
+        } else if scores.len() > 1 && best <= runner_up {
+            Some(format!("{} and {} tie at {best:.3}", scores[0].command, scores[1].command))
         } else if best - runner_up < self.settings.margin {
             Some(format!(
                 "best beats the runner-up by {:.3}, under the margin {:.3}",
@@ -247,5 +239,99 @@ impl Matcher {
         };
         let sound: Vec<(usize, f32)> = shortlist.iter().map(|(i, _)| *i).zip(sound).collect();
         Ok(self.decide(&heard, &sound))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A matcher over one-hot phrase vectors: phrase `i` of command `i` points along axis `i`.
+    fn matcher(commands: &[&str], settings: Settings) -> Matcher {
+        let dim = commands.len();
+        let axis =
+            |i: usize| Embedding::normalised((0..dim).map(|j| if i == j { 1.0 } else { 0.0 }).collect());
+        Matcher {
+            names: commands.iter().map(|&c| c.to_owned()).collect(),
+            phrases: commands
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| Phrase {
+                    command: i,
+                    text: c.to_owned(),
+                    spoken: Spoken::new(c),
+                    embedding: axis(i),
+                })
+                .collect(),
+            settings,
+        }
+    }
+
+    fn heard(transcript: &str, direction: Vec<f32>) -> Heard {
+        Heard {
+            transcript: transcript.to_owned(),
+            spoken: Spoken::new(transcript),
+            embedding: Some(Embedding::normalised(direction)),
+        }
+    }
+
+    /// Meaning alone decides: fused score = cosine with the phrase.
+    const MEANING_ONLY: Settings = Settings { weights: [1.0, 0.0, 0.0], threshold: 0.5, margin: 0.1 };
+
+    #[test]
+    fn a_clear_winner_over_the_threshold_is_accepted() {
+        let m = matcher(&["lights on", "lights off"], MEANING_ONLY);
+        let d = m.decide(&heard("lights on please", vec![0.9, 0.1]), &[]);
+        assert_eq!(d.command.as_deref(), Some("lights on"));
+        assert!(d.rejected.is_none());
+        assert_eq!(d.scores.len(), 2);
+        assert!(d.scores[0].score > d.scores[1].score);
+    }
+
+    #[test]
+    fn under_the_threshold_is_no_match_with_the_reason() {
+        let m = matcher(&["lights on", "lights off", "music"], MEANING_ONLY);
+        // cos = 0.45 with "lights on": best, clear of the rest, but under 0.5.
+        let d = m.decide(&heard("something", vec![0.45, 0.0, 0.0, 0.893]), &[]);
+        assert_eq!(d.command, None);
+        assert!(d.rejected.as_deref().is_some_and(|r| r.contains("under the threshold")), "{d:?}");
+    }
+
+    #[test]
+    fn a_runner_up_within_the_margin_is_no_match() {
+        let m = matcher(&["lights on", "lights off"], MEANING_ONLY);
+        let d = m.decide(&heard("lights", vec![0.75, 0.66]), &[]);
+        assert_eq!(d.command, None);
+        assert!(d.rejected.as_deref().is_some_and(|r| r.contains("under the margin")), "{d:?}");
+    }
+
+    #[test]
+    fn a_tie_is_never_accepted() {
+        let m = matcher(&["lights on", "lights off"], Settings { margin: 0.0, ..MEANING_ONLY });
+        // A zero margin still needs the best to beat the runner-up: equal scores are refused.
+        let d = m.decide(&heard("lights", vec![1.0, 1.0]), &[]);
+        assert!((d.scores[0].score - d.scores[1].score).abs() < 1e-6);
+        assert_eq!(d.command, None, "{d:?}");
+        assert!(d.rejected.as_deref().is_some_and(|r| r.contains("tie")), "{d:?}");
+    }
+
+    #[test]
+    fn whisper_scores_count_only_for_the_phrases_they_were_given_for() {
+        let settings = Settings { weights: [0.5, 0.0, 0.5], threshold: 0.5, margin: 0.1 };
+        let m = matcher(&["lights on", "lights off"], settings);
+        let h = heard("lights", vec![0.7, 0.7]);
+        let d = m.decide(&h, &[(1, 0.9)]);
+        assert_eq!(d.command.as_deref(), Some("lights off"), "{d:?}");
+        assert_eq!(d.scores[0].sound, Some(0.9));
+        assert_eq!(d.scores[1].sound, None);
+    }
+
+    #[test]
+    fn silence_is_no_match_without_scores() {
+        let m = matcher(&["lights on"], MEANING_ONLY);
+        let silent = Heard { transcript: String::new(), spoken: Spoken::new(""), embedding: None };
+        let d = m.decide(&silent, &[]);
+        assert_eq!((d.command, d.scores.len(), d.rejected.as_deref()), (None, 0, Some("no speech")));
+        assert!(m.shortlist(&silent).is_empty());
     }
 }

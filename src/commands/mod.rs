@@ -34,6 +34,29 @@ pub enum CommandsError {
     Empty { origin: String },
 }
 
+/// What became of a decision once its command's action was fired.
+#[derive(Debug)]
+pub enum Outcome {
+    /// No command was accepted (or the accepted one is not in the set any more).
+    Nothing,
+    /// A dry run: what the action would do.
+    WouldDo {
+        command: String,
+        action: String,
+    },
+    /// The action ran: the line to show (for `print` and `json`, its output).
+    Done {
+        command: String,
+        action: String,
+        line: String,
+    },
+    Failed {
+        command: String,
+        action: String,
+        error: action::ActionError,
+    },
+}
+
 /// One command: its name, the ways to say it, and what it does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Command {
@@ -191,6 +214,68 @@ impl CommandSet {
         self.commands.len()
     }
 
+    /// Checks a set made in memory (the window's list) as if it were read from its file:
+    /// the set as its file would read back, and that file's text.
+    pub fn checked(&self) -> Result<(Self, String), CommandsError> {
+        let invalid = |line: usize, message: String| CommandsError::Invalid {
+            origin: self.origin.clone(),
+            line,
+            message,
+        };
+        if self.is_empty() {
+            return Err(CommandsError::Empty { origin: self.origin.clone() });
+        }
+        for (i, c) in self.commands.iter().enumerate() {
+            if c.name.trim().is_empty() {
+                return Err(invalid(c.line, format!("command {} has no name", i + 1)));
+            }
+            if c.phrases.iter().any(|p| p.trim().is_empty()) {
+                return Err(invalid(c.line, format!("\"{}\" has an empty phrase", c.name.trim())));
+            }
+        }
+        let text = self.to_toml();
+        Ok((Self::parse(&text, &self.origin)?, text))
+    }
+
+    /// Checks the set and writes it to `path` in one step (a temporary file renamed over the
+    /// old one). A file there that does not parse is kept beside it as `NAME.toml.broken`
+    /// rather than overwritten. Returns the set as written.
+    pub fn save(&self, path: &Path) -> Result<Self, CommandsError> {
+        let (set, text) = self.checked()?;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| CommandsError::Io { path, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        if path.exists() && Self::load(path).is_err() {
+            std::fs::rename(path, path.with_extension("toml.broken")).map_err(io(path))?;
+        }
+        let tmp = path.with_extension("toml.partial");
+        std::fs::write(&tmp, text).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        Ok(set)
+    }
+
+    /// Does what the command a decision accepted says; with `dry_run`, only says what it would
+    /// do. A failing action is reported in the outcome.
+    pub fn fire(&self, decision: &Decision, dry_run: bool) -> Outcome {
+        let Some(name) = &decision.command else { return Outcome::Nothing };
+        let Some(command) = self.commands.iter().find(|c| &c.name == name) else { return Outcome::Nothing };
+        let command_action = &command.action;
+        let score = decision.scores.first().map_or(0.0, |s| s.score);
+        let fired = action::Fired { command: name, transcript: &decision.transcript, score };
+        let (command, action) = (name.clone(), command_action.describe(&fired));
+        if dry_run {
+            return Outcome::WouldDo { command, action };
+        }
+        match command_action.fire(&fired) {
+            Ok(line) => Outcome::Done { command, action, line },
+            Err(error) => Outcome::Failed { command, action, error },
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.commands.is_empty()
     }
@@ -298,6 +383,55 @@ mod tests {
             again.commands.iter().map(|c| (&c.name, &c.phrases, &c.action)).collect::<Vec<_>>(),
             set.commands.iter().map(|c| (&c.name, &c.phrases, &c.action)).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_list_made_in_memory_is_checked_before_it_is_saved() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("c.toml");
+        let mut set = CommandSet::from_phrases(&["lights on"], &path.display().to_string());
+        set.commands[0].phrases.push("  ".into());
+        assert!(set.save(&path).expect_err("refused").to_string().contains("empty phrase"));
+        assert!(!path.exists(), "a refused list was written");
+        set.commands.clear();
+        assert!(matches!(set.save(&path), Err(CommandsError::Empty { .. })));
+        set.commands = CommandSet::from_phrases(&["lights on"], "x").commands;
+        set.save(&path).expect("saved");
+        assert_eq!(CommandSet::load(&path).expect("reads back").commands[0].name, "lights on");
+    }
+
+    #[test]
+    fn a_broken_file_is_set_aside_not_overwritten() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[[command]]\nname = ").expect("write");
+        CommandSet::built_in().save(&path).expect("saved");
+        assert_eq!(
+            std::fs::read_to_string(path.with_extension("toml.broken")).expect("kept"),
+            "[[command]]\nname = "
+        );
+        assert!(CommandSet::load(&path).is_ok());
+    }
+
+    #[test]
+    fn firing_does_what_the_accepted_command_says_and_nothing_for_no_match() {
+        let set = CommandSet::from_phrases(&["lights on"], "x");
+        let mut d =
+            Decision { transcript: "Lights on.".into(), command: None, scores: Vec::new(), rejected: None };
+        assert!(matches!(set.fire(&d, false), Outcome::Nothing));
+        d.command = Some("lights on".into());
+        match set.fire(&d, true) {
+            Outcome::WouldDo { command, action } => {
+                assert_eq!((command.as_str(), action.as_str()), ("lights on", "print \"lights on\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        match set.fire(&d, false) {
+            Outcome::Done { line, .. } => assert_eq!(line, "lights on"),
+            other => panic!("{other:?}"),
+        }
+        d.command = Some("gone".into());
+        assert!(matches!(set.fire(&d, false), Outcome::Nothing));
     }
 
     #[test]

@@ -1,28 +1,31 @@
 //! The inference thread. It owns every model; the window and the CLI send it `Request`s and read
 //! `Event`s back over channels, so nothing that waits on a model runs on the UI thread.
+//!
+//! Each `Connection` is a line to the engine with its own answers: a job's answers go back on
+//! the line that asked, tagged with the job's `JobId`; news for everyone (the device, model
+//! status, downloads) goes to the engine's own line, the one the window reads.
 
 pub mod device;
 mod images;
+mod models;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-
-use candle_core::Device;
+use std::time::Duration;
 
 pub use device::DeviceInfo;
 pub use images::{CaptionRow, Found, FoundImage, ImageQuery, SpaceItem, SpacePoint};
+pub use models::device_name;
 
 use crate::commands::{CommandSet, Decision, Matcher, matcher};
 use crate::gallery::IndexReport;
-use crate::model_store::{self, ModelSpec, ModelStore, Role};
-use crate::space::TextEncoder;
-use crate::space::clip::ClipEncoder;
-use crate::space::image_lite::LiteNet;
-use crate::speech::{self, Transcript, Whisper};
+use crate::model_store::{self, ModelSpec, ModelStore};
+use crate::space::images::EncoderChoice;
+use crate::speech::{self, Transcript};
 
 /// What the engine knows of one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +36,7 @@ pub enum ModelStatus {
     Loading,
     /// Being downloaded.
     Fetching,
-    /// Loaded, running on this device.
+    /// Loaded, running on this device (as the backend reports it).
     Ready {
         device: String,
     },
@@ -63,6 +66,17 @@ pub fn start_up_settled(models: &BTreeMap<&'static str, ModelStatus>) -> bool {
     })
 }
 
+/// Names one job; its answers carry it. Unique within the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobId(u64);
+
+impl JobId {
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 #[derive(Debug)]
 pub enum Request {
     /// Load one model by catalogue name.
@@ -71,42 +85,46 @@ pub enum Request {
     LoadDefaults,
     /// Transcribe with a Whisper model; answered by `Event::Progress`es, then `Event::Transcribed`.
     Transcribe {
+        id: JobId,
         model: String,
         audio: AudioInput,
         options: speech::Options,
-        tag: String,
     },
     /// Use this command set, with these thresholds, from now on (loads the text encoder if
     /// needed); answered by `Event::CommandsReady` or an `Event::Error`.
     SetCommands(CommandSet, matcher::Settings),
     /// Decide which command an utterance meant; answered by `Event::Matched`.
     MatchCommand {
+        id: JobId,
         model: String,
         audio: AudioInput,
         options: speech::Options,
-        tag: String,
     },
     /// Install a model from the hub or the mirror (on a thread of its own); answered by
     /// `Event::Fetching` lines and the model's new status.
     Fetch(String),
     /// Bring a gallery up to date with these files and folders, on the indexing thread (so
     /// transcription goes on meanwhile); answered by `Event::Indexing`, then `Event::Indexed`.
-    /// `Engine::cancel_indexing` stops it.
+    /// `Engine::cancel_indexing` stops it. `reindex` empties the gallery first.
     Index {
         gallery: PathBuf,
         paths: Vec<PathBuf>,
+        encoder: EncoderChoice,
+        reindex: bool,
     },
     /// Rank a gallery's images against a query; answered by `Event::Found`.
     SearchImages {
+        id: JobId,
         gallery: PathBuf,
         query: ImageQuery,
         top: usize,
-        tag: String,
+        encoder: EncoderChoice,
     },
     /// How well each caption fits each image; answered by `Event::Captioned`.
     Captions {
         images: Vec<PathBuf>,
         captions: Vec<String>,
+        encoder: EncoderChoice,
     },
     /// A 2-D projection of texts and a gallery's images in one space; answered by
     /// `Event::Projected`.
@@ -125,11 +143,11 @@ pub enum Event {
         status: ModelStatus,
     },
     Progress {
-        tag: String,
+        id: JobId,
         fraction: f32,
     },
     Transcribed {
-        tag: String,
+        id: JobId,
         result: Result<Transcript, String>,
     },
     CommandsReady {
@@ -138,8 +156,8 @@ pub enum Event {
     },
     /// A decision and how long it took from having the audio to deciding.
     Matched {
-        tag: String,
-        result: Result<(Decision, std::time::Duration), String>,
+        id: JobId,
+        result: Result<(Decision, Duration), String>,
     },
     /// A line of a model download's log.
     Fetching {
@@ -152,7 +170,7 @@ pub enum Event {
     },
     Indexed(Result<IndexReport, String>),
     Found {
-        tag: String,
+        id: JobId,
         result: Result<Found, String>,
     },
     Captioned(Result<Vec<CaptionRow>, String>),
@@ -167,26 +185,85 @@ pub enum AudioInput {
     File(std::path::PathBuf),
 }
 
-/// Models the engine holds once loaded.
-#[derive(Default)]
-// The image networks loaded at start are held so that their device is known and a broken file
-// shows at once; image jobs use the `ImageSpace` shared with the indexing thread.
-#[allow(dead_code)]
-struct Loaded {
-    whisper: BTreeMap<&'static str, Whisper>,
-    text: Option<TextEncoder>,
-    matcher: Option<Matcher>,
-    image_lite: Option<LiteNet>,
-    clip: Option<ClipEncoder>,
+/// The engine has stopped: no answer will come.
+#[derive(Debug, thiserror::Error)]
+#[error("the inference engine stopped")]
+pub struct Stopped;
+
+/// A request and the line its answers go back on.
+struct Envelope {
+    request: Request,
+    reply: Sender<Event>,
 }
 
-/// A handle on the running inference thread.
+/// A line to the engine: requests sent on it are answered on it.
+pub struct Connection {
+    requests: Sender<Envelope>,
+    reply: Sender<Event>,
+    events: Receiver<Event>,
+}
+
+impl Connection {
+    fn new(requests: Sender<Envelope>) -> Self {
+        let (reply, events) = mpsc::channel();
+        Self { requests, reply, events }
+    }
+
+    /// Another line to the same engine, with answers of its own (for a thread of the caller's).
+    #[must_use]
+    pub fn connect(&self) -> Connection {
+        Connection::new(self.requests.clone())
+    }
+
+    pub fn send(&self, request: Request) {
+        // A closed channel means the engine has stopped; `recv` and `wait_for` say so.
+        let _ = self.requests.send(Envelope { request, reply: self.reply.clone() });
+    }
+
+    /// Events that have arrived, without waiting.
+    pub fn poll(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
+    /// Waits for the next event.
+    pub fn recv(&self) -> Option<Event> {
+        self.events.recv().ok()
+    }
+
+    /// Waits up to `wait` for the next event; `Ok(None)` when none came in time.
+    pub fn recv_timeout(&self, wait: Duration) -> Result<Option<Event>, Stopped> {
+        match self.events.recv_timeout(wait) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Stopped),
+        }
+    }
+
+    /// Waits until `pick` takes an event (it sees every event, and may act on those it
+    /// does not take: progress, errors).
+    pub fn wait_for<T>(&self, mut pick: impl FnMut(Event) -> Option<T>) -> Result<T, Stopped> {
+        loop {
+            if let Some(answer) = pick(self.recv().ok_or(Stopped)?) {
+                return Ok(answer);
+            }
+        }
+    }
+}
+
+/// A handle on the running inference thread, and the engine's own line.
 pub struct Engine {
     cancel: Arc<AtomicBool>,
     cancel_indexing: Arc<AtomicBool>,
-    requests: Sender<Request>,
-    events: Receiver<Event>,
+    line: Connection,
     thread: Option<JoinHandle<()>>,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.line
+    }
 }
 
 impl Engine {
@@ -198,15 +275,16 @@ impl Engine {
     /// Starts the thread on the device asked for (falling back to the CPU, saying why).
     pub fn start_on(store: ModelStore, notify: Notify, preference: device::Preference) -> Self {
         let (req_tx, req_rx) = mpsc::channel();
-        let (ev_tx, ev_rx) = mpsc::channel();
+        let line = Connection::new(req_tx);
         let cancel = Arc::new(AtomicBool::new(false));
         let cancel_indexing = Arc::new(AtomicBool::new(false));
         let flags = Flags { transcription: Arc::clone(&cancel), indexing: Arc::clone(&cancel_indexing) };
+        let main = line.reply.clone();
         let thread = std::thread::Builder::new()
             .name("crossmodal-engine".into())
-            .spawn(move || run(&store, &req_rx, &ev_tx, &notify, &flags, preference))
+            .spawn(move || Worker::start(store, main, notify, flags, preference).run(&req_rx))
             .ok();
-        let engine = Self { cancel, cancel_indexing, requests: req_tx, events: ev_rx, thread };
+        let engine = Self { cancel, cancel_indexing, line, thread };
         if engine.thread.is_none() {
             tracing::error!("the inference thread could not be started");
         }
@@ -222,26 +300,6 @@ impl Engine {
     /// `cancelled`).
     pub fn cancel_indexing(&self) {
         self.cancel_indexing.store(true, Ordering::Relaxed);
-    }
-
-    /// A sender for requests, for threads of the caller's own (a live microphone loop).
-    pub fn requests(&self) -> Sender<Request> {
-        self.requests.clone()
-    }
-
-    pub fn send(&self, request: Request) {
-        // A closed channel means the engine has stopped; there is nobody left to tell.
-        let _ = self.requests.send(request);
-    }
-
-    /// Events that have arrived, without waiting.
-    pub fn poll(&self) -> Vec<Event> {
-        self.events.try_iter().collect()
-    }
-
-    /// Waits for the next event.
-    pub fn recv(&self) -> Option<Event> {
-        self.events.recv().ok()
     }
 }
 
@@ -263,192 +321,232 @@ struct Flags {
     indexing: Arc<AtomicBool>,
 }
 
-fn run(
-    store: &ModelStore,
-    requests: &Receiver<Request>,
-    events: &Sender<Event>,
-    notify: &Notify,
-    flags: &Flags,
-    preference: device::Preference,
-) {
-    let cancel = &flags.transcription;
-    let emit = |e: Event| {
-        let _ = events.send(e);
-        notify();
-    };
-    let (device, info) = device::pick_with(preference);
-    emit(Event::Device(info.clone()));
-    for spec in model_store::CATALOGUE {
-        let status =
-            if store.is_installed(spec) { ModelStatus::Installed } else { ModelStatus::NotInstalled };
-        emit(Event::Model { name: spec.name, status });
+/// The state of the inference thread.
+struct Worker {
+    store: ModelStore,
+    device: candle_core::Device,
+    info: DeviceInfo,
+    whisper_gpu: bool,
+    /// The engine's own line: news for everyone.
+    main: Sender<Event>,
+    notify: Notify,
+    flags: Flags,
+    models: models::Models,
+    indexer: images::Indexer,
+}
+
+impl Worker {
+    fn start(
+        store: ModelStore,
+        main: Sender<Event>,
+        notify: Notify,
+        flags: Flags,
+        preference: device::Preference,
+    ) -> Self {
+        let (device, info) = device::pick_with(preference);
+        let worker = Self {
+            store,
+            device,
+            info,
+            whisper_gpu: preference != device::Preference::Cpu,
+            main,
+            notify,
+            flags,
+            models: models::Models::default(),
+            indexer: images::Indexer::default(),
+        };
+        worker.say(Event::Device(worker.info.clone()));
+        for spec in model_store::CATALOGUE {
+            let status = if worker.store.is_installed(spec) {
+                ModelStatus::Installed
+            } else {
+                ModelStatus::NotInstalled
+            };
+            worker.say(Event::Model { name: spec.name, status });
+        }
+        worker
     }
-    let mut loaded = Loaded::default();
-    let mut image_jobs = images::ImageJobs::new(store.clone(), events.clone(), Arc::clone(notify));
-    while let Ok(request) = requests.recv() {
+
+    /// News for everyone, on the engine's own line.
+    fn say(&self, event: Event) {
+        let _ = self.main.send(event);
+        (self.notify)();
+    }
+
+    fn answer(&self, to: &Sender<Event>, event: Event) {
+        let _ = to.send(event);
+        (self.notify)();
+    }
+
+    fn run(mut self, requests: &Receiver<Envelope>) {
+        while let Ok(Envelope { request, reply }) = requests.recv() {
+            if matches!(request, Request::Shutdown) {
+                break;
+            }
+            self.handle(request, &reply);
+        }
+    }
+
+    /// Splits the worker into the models and where they load, so a job can hold both.
+    fn parts(&mut self) -> (&mut models::Models, models::Place<'_>, &Arc<AtomicBool>) {
+        let place = models::Place {
+            store: &self.store,
+            device: &self.device,
+            info: &self.info,
+            whisper_gpu: self.whisper_gpu,
+            main: &self.main,
+            notify: &self.notify,
+        };
+        (&mut self.models, place, &self.flags.transcription)
+    }
+
+    fn handle(&mut self, request: Request, reply: &Sender<Event>) {
         match request {
-            Request::Shutdown => break,
-            Request::Load(name) => match model_store::spec(&name) {
-                Ok(spec) => {
-                    if let Err(e) = load(store, spec, &device, &info, &mut loaded, &emit) {
-                        emit(Event::Error(format!("{name}: {e}")));
-                    }
+            Request::Shutdown => {}
+            Request::Load(name) => {
+                let result = model_store::spec(&name).map_err(|e| e.to_string()).and_then(|spec| {
+                    let (models, place, _) = self.parts();
+                    models.load(&place, spec)
+                });
+                if let Err(e) = result {
+                    self.answer(reply, Event::Error(format!("{name}: {e}")));
                 }
-                Err(e) => emit(Event::Error(e.to_string())),
-            },
-            Request::Transcribe { model, audio, options, tag } => {
-                cancel.store(false, Ordering::Relaxed);
+            }
+            Request::LoadDefaults => {
+                let (models, place, _) = self.parts();
+                for spec in model_store::CATALOGUE.iter().filter(|s| s.default && place.store.is_installed(s))
+                {
+                    // A failure shows in the model's status; the others still load.
+                    let _ = models.ensure(&place, spec);
+                }
+            }
+            Request::Transcribe { id, model, audio, options } => {
                 let progress: speech::Progress = {
-                    let (events, notify, tag) = (events.clone(), Arc::clone(notify), tag.clone());
+                    let (reply, notify) = (reply.clone(), Arc::clone(&self.notify));
                     Arc::new(move |fraction| {
-                        let _ = events.send(Event::Progress { tag: tag.clone(), fraction });
+                        let _ = reply.send(Event::Progress { id, fraction });
                         notify();
                     })
                 };
-                let job = Job { audio: &audio, options: &options, cancel, progress };
-                let result = transcribe(store, &model, &job, &device, &info, &mut loaded, &emit);
-                emit(Event::Transcribed { tag, result });
+                let (models, place, cancel) = self.parts();
+                cancel.store(false, Ordering::Relaxed);
+                let result = models
+                    .whisper(&place, &model)
+                    .and_then(|w| transcribe(w, &audio, &options, cancel, Some(progress)));
+                self.answer(reply, Event::Transcribed { id, result });
             }
             Request::SetCommands(set, settings) => {
-                match build_matcher(store, &set, settings, &device, &info, &mut loaded, &emit) {
-                    Ok(()) => emit(Event::CommandsReady { origin: set.origin.clone(), commands: set.len() }),
-                    Err(e) => emit(Event::Error(format!("{}: {e}", set.origin))),
-                }
+                let (models, place, _) = self.parts();
+                let result = models
+                    .text(&place)
+                    .and_then(|encoder| Matcher::new(&set, &encoder, settings).map_err(|e| e.to_string()));
+                let event = match result {
+                    Ok(m) => {
+                        models.matcher = Some(m);
+                        Event::CommandsReady { origin: set.origin.clone(), commands: set.len() }
+                    }
+                    Err(e) => Event::Error(format!("{}: {e}", set.origin)),
+                };
+                self.answer(reply, event);
             }
-            Request::MatchCommand { model, audio, options, tag } => {
-                let result =
-                    match_command(store, &model, &audio, &options, &device, &info, &mut loaded, &emit);
-                emit(Event::Matched { tag, result });
+            Request::MatchCommand { id, model, audio, options } => {
+                let (models, place, _) = self.parts();
+                let result = models.for_commands(&place, &model).and_then(|(whisper, encoder, matcher)| {
+                    let samples = samples_of(&audio)?;
+                    let start = std::time::Instant::now();
+                    let decision =
+                        matcher.recognise(whisper, encoder, &samples, &options).map_err(|e| e.to_string())?;
+                    Ok((decision, start.elapsed()))
+                });
+                self.answer(reply, Event::Matched { id, result });
             }
             Request::Fetch(name) => match model_store::spec(&name) {
-                Ok(spec) => fetch(store, spec, events, notify),
-                Err(e) => emit(Event::Error(e.to_string())),
+                Ok(spec) => fetch(&self.store, spec, &self.main, &self.notify),
+                Err(e) => self.answer(reply, Event::Error(e.to_string())),
             },
-            Request::Index { gallery, paths } => {
-                flags.indexing.store(false, Ordering::Relaxed);
-                image_jobs.index(gallery, paths, Arc::clone(&flags.indexing));
-            }
-            Request::SearchImages { gallery, query, top, tag } => {
-                let result = image_jobs.search(&gallery, query, top, &mut |samples| {
-                    let job = Job {
-                        audio: &AudioInput::Samples(samples),
-                        options: &speech::Options::default(),
-                        cancel,
-                        progress: Arc::new(|_| {}),
-                    };
-                    transcribe(
-                        store,
-                        model_store::catalogue::DEFAULT_WHISPER,
-                        &job,
-                        &device,
-                        &info,
-                        &mut loaded,
-                        &emit,
-                    )
-                });
-                emit(Event::Found { tag, result });
-            }
-            Request::Captions { images, captions } => {
-                emit(Event::Captioned(image_jobs.captions(&images, &captions)));
-            }
-            Request::Project { items, gallery } => {
-                emit(Event::Projected(image_jobs.project(&items, gallery.as_deref())));
-            }
-            Request::LoadDefaults => {
-                for spec in model_store::CATALOGUE.iter().filter(|s| s.default && store.is_installed(s)) {
-                    // A failure shows in the model's status; the others still load.
-                    let _ = load(store, spec, &device, &info, &mut loaded, &emit);
+            Request::Index { gallery, paths, encoder, reindex } => {
+                let (models, place, _) = self.parts();
+                let space = models.image_space(&place, encoder);
+                let job = images::IndexJob { gallery, paths, reindex };
+                match space {
+                    Ok(space) => {
+                        let (cancel, notify) = (&self.flags.indexing, &self.notify);
+                        cancel.store(false, Ordering::Relaxed);
+                        self.indexer.start(space, job, Arc::clone(cancel), reply.clone(), Arc::clone(notify));
+                    }
+                    Err(e) => self.answer(reply, Event::Indexed(Err(e))),
                 }
             }
+            Request::SearchImages { id, gallery, query, top, encoder } => {
+                let result = self.search(&gallery, &query, top, encoder);
+                self.answer(reply, Event::Found { id, result });
+            }
+            Request::Captions { images, captions, encoder } => {
+                let (models, place, _) = self.parts();
+                let result = models
+                    .image_space(&place, encoder)
+                    .and_then(|s| images::captions(&s, &images, &captions));
+                self.answer(reply, Event::Captioned(result));
+            }
+            Request::Project { items, gallery } => {
+                let (models, place, _) = self.parts();
+                let result = models
+                    .image_space(&place, EncoderChoice::Auto)
+                    .and_then(|s| images::project(&s, &items, gallery.as_deref()));
+                self.answer(reply, Event::Projected(result));
+            }
         }
+    }
+
+    /// A search: a spoken part becomes its transcript (Whisper), then the query runs.
+    fn search(
+        &mut self,
+        gallery: &std::path::Path,
+        query: &ImageQuery,
+        top: usize,
+        encoder: EncoderChoice,
+    ) -> Result<Found, String> {
+        let (models, place, cancel) = self.parts();
+        let heard = match &query.audio {
+            Some(samples) => {
+                let whisper = models.whisper(&place, model_store::catalogue::DEFAULT_WHISPER)?;
+                let audio = AudioInput::Samples(samples.clone());
+                let t = transcribe(whisper, &audio, &speech::Options::default(), cancel, None)?;
+                if t.text.is_empty() {
+                    return Err("no speech was heard".into());
+                }
+                Some(t.text)
+            }
+            None => None,
+        };
+        let space = models.image_space(&place, encoder)?;
+        images::search(&space, gallery, query, heard, top)
     }
 }
 
-struct Job<'a> {
-    audio: &'a AudioInput,
-    options: &'a speech::Options,
-    cancel: &'a Arc<AtomicBool>,
-    progress: speech::Progress,
-}
-
+/// One transcription on a loaded model.
 fn transcribe(
-    store: &ModelStore,
-    model: &str,
-    job: &Job<'_>,
-    device: &Device,
-    info: &DeviceInfo,
-    loaded: &mut Loaded,
-    emit: &dyn Fn(Event),
+    whisper: &speech::Whisper,
+    audio: &AudioInput,
+    options: &speech::Options,
+    cancel: &Arc<AtomicBool>,
+    progress: Option<speech::Progress>,
 ) -> Result<Transcript, String> {
-    let spec = model_store::spec(model).map_err(|e| e.to_string())?;
-    if !matches!(spec.role, Role::Speech | Role::SpeechMultilingual) {
-        return Err(format!("{model} is not a speech model"));
-    }
-    if !loaded.whisper.contains_key(spec.name) {
-        load(store, spec, device, info, loaded, emit)?;
-    }
-    let whisper = loaded.whisper.get(spec.name).ok_or_else(|| format!("{model} could not be loaded"))?;
-    let result = match job.audio {
-        AudioInput::Samples(samples) => whisper.transcribe(samples, job.options),
-        AudioInput::File(path) => {
-            whisper.transcribe_file(path, job.options, job.cancel, Some(Arc::clone(&job.progress)))
-        }
+    let result = match audio {
+        AudioInput::Samples(samples) => whisper.transcribe(samples, options),
+        AudioInput::File(path) => whisper.transcribe_file(path, options, cancel, progress),
     };
     result.map_err(|e| e.to_string())
 }
 
-/// Loads the text encoder if needed and embeds the command set's phrases.
-fn build_matcher(
-    store: &ModelStore,
-    set: &CommandSet,
-    settings: matcher::Settings,
-    device: &Device,
-    info: &DeviceInfo,
-    loaded: &mut Loaded,
-    emit: &dyn Fn(Event),
-) -> Result<(), String> {
-    if loaded.text.is_none() {
-        load(store, model_store::spec("minilm").map_err(|e| e.to_string())?, device, info, loaded, emit)?;
-    }
-    let encoder = loaded.text.as_ref().ok_or("the text encoder could not be loaded")?;
-    loaded.matcher = Some(Matcher::new(set, encoder, settings).map_err(|e| e.to_string())?);
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn match_command(
-    store: &ModelStore,
-    model: &str,
-    audio: &AudioInput,
-    options: &speech::Options,
-    device: &Device,
-    info: &DeviceInfo,
-    loaded: &mut Loaded,
-    emit: &dyn Fn(Event),
-) -> Result<(Decision, std::time::Duration), String> {
-    let spec = model_store::spec(model).map_err(|e| e.to_string())?;
-    if !matches!(spec.role, Role::Speech | Role::SpeechMultilingual) {
-        return Err(format!("{model} is not a speech model"));
-    }
-    if !loaded.whisper.contains_key(spec.name) {
-        load(store, spec, device, info, loaded, emit)?;
-    }
-    let decoded;
-    let samples = match audio {
-        AudioInput::Samples(s) => s.as_slice(),
+/// The samples of an utterance: as given, or decoded from a file.
+fn samples_of(audio: &AudioInput) -> Result<std::borrow::Cow<'_, [f32]>, String> {
+    match audio {
+        AudioInput::Samples(s) => Ok(std::borrow::Cow::Borrowed(s)),
         AudioInput::File(path) => {
-            decoded = crate::audio::decode_file(path).map_err(|e| e.to_string())?;
-            decoded.samples.as_slice()
+            Ok(std::borrow::Cow::Owned(crate::audio::decode_file(path).map_err(|e| e.to_string())?.samples))
         }
-    };
-    let (Some(whisper), Some(encoder), Some(matcher)) =
-        (loaded.whisper.get(spec.name), loaded.text.as_ref(), loaded.matcher.as_ref())
-    else {
-        return Err("no command set is loaded".into());
-    };
-    let start = std::time::Instant::now();
-    let decision = matcher.recognise(whisper, encoder, samples, options).map_err(|e| e.to_string())?;
-    Ok((decision, start.elapsed()))
+    }
 }
 
 /// Installs a model on a thread of its own, so that inference goes on meanwhile.
@@ -479,63 +577,5 @@ fn fetch(store: &ModelStore, spec: &'static ModelSpec, events: &Sender<Event>, n
     });
     if let Err(e) = spawned {
         tracing::error!("the download thread could not be started: {e}");
-    }
-}
-
-/// Loads a model and reports its status; returns the reason when it fails.
-fn load(
-    store: &ModelStore,
-    spec: &'static ModelSpec,
-    device: &Device,
-    info: &DeviceInfo,
-    loaded: &mut Loaded,
-    emit: &dyn Fn(Event),
-) -> Result<(), String> {
-    emit(Event::Model { name: spec.name, status: ModelStatus::Loading });
-    let (status, result) = match load_model(store, spec, device, info, loaded) {
-        Ok(device) => (ModelStatus::Ready { device }, Ok(())),
-        Err(e) if !store.is_installed(spec) => (ModelStatus::NotInstalled, Err(e)),
-        Err(e) => (ModelStatus::Failed(e.clone()), Err(e)),
-    };
-    emit(Event::Model { name: spec.name, status });
-    result
-}
-
-/// Loads one model after checking its files; returns the device it runs on.
-fn load_model(
-    store: &ModelStore,
-    spec: &'static ModelSpec,
-    device: &Device,
-    info: &DeviceInfo,
-    loaded: &mut Loaded,
-) -> Result<String, String> {
-    let path = store.open_checked(spec).map_err(|e| e.to_string())?;
-    let dir = store.model_dir(spec);
-    let on = |d: &Device| {
-        if d.is_cpu() { "CPU".to_owned() } else { info.name.clone() }
-    };
-    match spec.role {
-        Role::Speech | Role::SpeechMultilingual => {
-            let whisper = Whisper::load(&path, info.gpu).map_err(|e| e.to_string())?;
-            let where_ = if whisper.on_gpu() { info.name.clone() } else { "CPU".to_owned() };
-            loaded.whisper.insert(spec.name, whisper);
-            Ok(where_)
-        }
-        Role::Text => {
-            let encoder = TextEncoder::load(&dir, device).map_err(|e| e.to_string())?;
-            let where_ = on(encoder.device());
-            loaded.text = Some(encoder);
-            Ok(where_)
-        }
-        Role::ImageLite => {
-            let net = LiteNet::load(&path, device).map_err(|e| e.to_string())?;
-            let where_ = on(net.device());
-            loaded.image_lite = Some(net);
-            Ok(where_)
-        }
-        Role::ImageClip => {
-            loaded.clip = Some(ClipEncoder::load(&dir, device).map_err(|e| e.to_string())?);
-            Ok(on(device))
-        }
     }
 }

@@ -12,8 +12,6 @@ pub mod query;
 
 use crate::space::Embedding;
 
-/// File name endings the indexer reads as images.
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "gif"];
 /// Images are encoded this many at a time, and each batch is one transaction.
 const BATCH: usize = 8;
 /// Decoder limits: a 20000×20000 image is refused before its pixels are allocated.
@@ -92,6 +90,11 @@ impl std::fmt::Debug for Gallery {
     }
 }
 
+/// The gallery used when none is named: `gallery.sqlite` in the platform data folder.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "crossmodal").map(|d| d.data_dir().join("gallery.sqlite"))
+}
+
 /// Decodes an image file within the decoder limits, to RGB.
 pub fn load_image(path: &Path) -> Result<image::RgbImage, String> {
     let mut reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
@@ -129,12 +132,6 @@ fn jpeg_is_complete(path: &Path) -> bool {
     tail.windows(2).any(|w| w == [0xff, 0xd9])
 }
 
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
-}
-
 /// Image files under `dirs`, each once; symlinked folders are followed once (loops are cut);
 /// unreadable folders are reported.
 pub fn find_images(dirs: &[PathBuf], failed: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
@@ -169,7 +166,7 @@ pub fn find_images(dirs: &[PathBuf], failed: &mut Vec<(PathBuf, String)>) -> Vec
         for child in children.into_iter().rev() {
             match std::fs::metadata(&child) {
                 Ok(m) if m.is_dir() => stack.push(child),
-                Ok(_) if is_image(&child) => found.push(child),
+                Ok(_) if crate::media::is_image(&child) => found.push(child),
                 Ok(_) => {}
                 Err(e) => failed.push((child, e.to_string())),
             }

@@ -2,18 +2,17 @@
 //! live log of what was heard, the top scores, the decision and what was done; threshold and
 //! margin sliders.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::commands::action::Fired;
-use crate::commands::{Action, Command, CommandSet, Decision, matcher};
+use crate::commands::{Action, Command, CommandSet, Decision, Outcome, matcher};
 use crate::engine::Request;
+use crate::live::{Live, LiveEvent, Purpose};
 
 use super::CrossmodalApp;
-use super::live::{Live, LiveEvent, Purpose};
 
-const PREFIX: &str = "cmd";
 /// Phrases are edited on one line, separated by this.
 const PHRASE_SEPARATOR: &str = " | ";
 const LOG_LINES: usize = 200;
@@ -38,28 +37,23 @@ pub struct CommandsPanel {
     rows: Vec<Row>,
     /// Why the list cannot be used as it stands (shown under it).
     problem: Option<String>,
-    /// The file on disk did not parse when it was read: it is kept aside before a save.
-    broken_on_disk: bool,
     /// The set the engine has (for the actions).
     active: Option<CommandSet>,
     ready: bool,
     live: Option<Live>,
-    pending: BTreeMap<u64, f64>,
     pub log: VecDeque<LogEntry>,
     settings_changed: bool,
 }
 
 impl CommandsPanel {
     pub fn new(path: PathBuf) -> Self {
-        let (set, problem, broken) = if path.exists() {
+        let (set, problem) = if path.exists() {
             match CommandSet::load(&path) {
-                Ok(set) => (set, None, false),
-                Err(e) => {
-                    (CommandSet::built_in(), Some(format!("{e} (showing the built-in commands)")), true)
-                }
+                Ok(set) => (set, None),
+                Err(e) => (CommandSet::built_in(), Some(format!("{e} (showing the built-in commands)"))),
             }
         } else {
-            (CommandSet::built_in(), None, false)
+            (CommandSet::built_in(), None)
         };
         let rows = set
             .commands
@@ -70,11 +64,9 @@ impl CommandsPanel {
             path,
             rows,
             problem,
-            broken_on_disk: broken,
             active: None,
             ready: false,
             live: None,
-            pending: BTreeMap::new(),
             log: VecDeque::new(),
             settings_changed: false,
         }
@@ -94,7 +86,7 @@ impl CommandsPanel {
     }
 
     /// The list as a command set, checked as if read from its file.
-    fn to_set(&self) -> Result<(CommandSet, String), String> {
+    fn to_set(&self) -> Result<CommandSet, String> {
         let set = CommandSet {
             commands: self
                 .rows
@@ -112,56 +104,38 @@ impl CommandsPanel {
         if set.is_empty() {
             return Err("the command list is empty: add a command to listen for".into());
         }
-        for (i, c) in set.commands.iter().enumerate() {
-            if c.name.is_empty() {
-                return Err(format!("command {} has no name", i + 1));
-            }
-            if c.phrases.iter().any(String::is_empty) {
-                return Err(format!("\"{}\" has an empty phrase (phrases are separated by |)", c.name));
-            }
-        }
-        let text = set.to_toml();
-        let checked = CommandSet::parse(&text, &set.origin).map_err(|e| e.to_string())?;
-        Ok((checked, text))
+        set.checked().map(|(set, _)| set).map_err(|e| e.to_string())
     }
 
     fn save(&mut self) -> Result<CommandSet, String> {
-        let (set, text) = self.to_set()?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        if self.broken_on_disk {
-            // The file the user wrote did not parse: keep it rather than overwrite it.
-            let aside = self.path.with_extension("toml.broken");
-            std::fs::rename(&self.path, &aside).map_err(|e| format!("{}: {e}", self.path.display()))?;
-            self.broken_on_disk = false;
-        }
-        let tmp = self.path.with_extension("toml.partial");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        Ok(set)
+        self.to_set()?.save(&self.path).map_err(|e| e.to_string())
     }
 
     pub fn ready(&mut self, _commands: usize) {
         self.ready = true;
     }
 
-    pub fn poll_live(&mut self, notices: &mut Vec<String>) {
+    /// Logs each decision the live pipeline reports and does what its command says (with
+    /// `dry_run`, says what it would do).
+    pub fn poll_live(&mut self, dry_run: bool, notices: &mut Vec<String>) {
         let Some(live) = &self.live else { return };
         let mut ended = false;
         for event in live.poll() {
             match event {
-                LiveEvent::Utterance { id, start, .. } => {
-                    self.pending.insert(id, start);
+                LiveEvent::Decided { start, decision, took, .. } => {
+                    self.decided(start, decision, took, dry_run);
                 }
-                LiveEvent::Ended(problem) => {
+                LiveEvent::Problem(p) => notices.push(format!("commands: {p}")),
+                LiveEvent::Ended { problem, .. } => {
                     if let Some(p) = problem {
                         notices.push(format!("listening: {p}"));
                     }
                     ended = true;
                 }
-                LiveEvent::Opened(_) | LiveEvent::Query(_) => {}
+                LiveEvent::Opened(_)
+                | LiveEvent::Partial(_)
+                | LiveEvent::Line { .. }
+                | LiveEvent::Query(_) => {}
             }
         }
         if ended {
@@ -169,21 +143,9 @@ impl CommandsPanel {
         }
     }
 
-    /// Logs a decision and does what the command says (with `dry_run`, says what it would do).
-    pub fn matched(
-        &mut self,
-        tag: &str,
-        result: Result<(Decision, Duration), String>,
-        dry_run: bool,
-    ) -> Option<String> {
-        let id: u64 = tag.strip_prefix(PREFIX)?.strip_prefix(':')?.parse().ok()?;
-        let start = self.pending.remove(&id)?;
-        let (d, took) = match result {
-            Ok(r) => r,
-            Err(e) => return Some(format!("commands: {e}")),
-        };
+    fn decided(&mut self, start: f64, d: Decision, took: Duration, dry_run: bool) {
         if d.transcript.is_empty() {
-            return None;
+            return;
         }
         let scores = d
             .scores
@@ -192,26 +154,19 @@ impl CommandsPanel {
             .map(|s| format!("{} {:.2}", s.command, s.score))
             .collect::<Vec<_>>()
             .join(", ");
-        let (decision, outcome) = match &d.command {
-            None => (format!("no match: {}", d.rejected.as_deref().unwrap_or("")), String::new()),
-            Some(name) => {
-                let score = d.scores.first().map_or(0.0, |s| s.score);
-                let fired = Fired { command: name, transcript: &d.transcript, score };
-                let action = self.active.as_ref().and_then(|s| s.commands.iter().find(|c| &c.name == name));
-                let outcome = match action {
-                    None => String::new(),
-                    Some(c) if dry_run => format!("would {}", c.action.describe(&fired)),
-                    Some(c) => match c.action.fire(&fired) {
-                        Ok(line) => format!("did {line}"),
-                        Err(e) => format!("failed: {e}"),
-                    },
-                };
-                (format!("{name} ({} ms)", took.as_millis()), outcome)
-            }
+        let fired = self.active.as_ref().map_or(Outcome::Nothing, |set| set.fire(&d, dry_run));
+        let decision = match &d.command {
+            None => format!("no match: {}", d.rejected.as_deref().unwrap_or("")),
+            Some(name) => format!("{name} ({} ms)", took.as_millis()),
+        };
+        let outcome = match fired {
+            Outcome::Nothing => String::new(),
+            Outcome::WouldDo { action, .. } => format!("would {action}"),
+            Outcome::Done { line, .. } => format!("did {line}"),
+            Outcome::Failed { error, .. } => format!("failed: {error}"),
         };
         self.log.push_front(LogEntry { start, transcript: d.transcript, scores, decision, outcome });
         self.log.truncate(LOG_LINES);
-        None
     }
 }
 
@@ -230,21 +185,12 @@ fn toggle_listening(app: &mut CrossmodalApp, ctx: &egui::Context) {
     }
     match app.commands.to_set() {
         Err(e) => app.commands.problem = Some(e),
-        Ok((set, _)) => {
+        Ok(set) => {
             app.commands.problem = None;
             app.commands.active = Some(set.clone());
             app.commands.ready = false;
             app.send(Request::SetCommands(set, matcher_settings(app)));
-            let live = Live::start(
-                app.input_source(),
-                Purpose::Command,
-                PREFIX,
-                app.settings.model.clone(),
-                crate::speech::Options { timestamps: false, ..app.speech_options() },
-                app.engine().requests(),
-                ctx,
-            );
-            app.commands.live = Some(live);
+            app.commands.live = Some(app.start_live(ctx, Purpose::Commands, app.speech_options()));
         }
     }
 }

@@ -5,11 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use crate::engine::{CaptionRow, Engine, Found, FoundImage, ImageQuery, Request};
+use crate::engine::{CaptionRow, Engine, Found, FoundImage, ImageQuery, JobId, Request};
 use crate::gallery::IndexReport;
+use crate::live::{Live, LiveEvent, Purpose};
+use crate::space::images::EncoderChoice;
 
 use super::CrossmodalApp;
-use super::live::{Live, LiveEvent, Purpose};
 
 /// Results shown per search.
 const TOP: usize = 24;
@@ -56,7 +57,8 @@ pub struct ImagesPanel {
     pub focus_search: bool,
     results: Vec<FoundImage>,
     heard: Option<String>,
-    searching: bool,
+    /// The search whose answer is awaited.
+    searching: Option<JobId>,
     indexing: Option<(usize, usize)>,
     report: Option<IndexReport>,
     textures: HashMap<PathBuf, egui::TextureHandle>,
@@ -81,7 +83,7 @@ impl ImagesPanel {
             focus_search: false,
             results: Vec::new(),
             heard: None,
-            searching: false,
+            searching: None,
             indexing: None,
             report: None,
             textures: HashMap::new(),
@@ -107,12 +109,17 @@ impl ImagesPanel {
     }
 
     pub fn idle(&self) -> bool {
-        self.indexing.is_none() && !self.searching && !self.captioning
+        self.indexing.is_none() && self.searching.is_none() && !self.captioning
     }
 
     pub fn index(&mut self, engine: &Engine, paths: Vec<PathBuf>) {
         self.indexing = Some((0, 0));
-        engine.send(Request::Index { gallery: self.gallery.clone(), paths });
+        engine.send(Request::Index {
+            gallery: self.gallery.clone(),
+            paths,
+            encoder: EncoderChoice::Auto,
+            reindex: false,
+        });
     }
 
     pub fn indexing(&mut self, done: usize, total: usize) {
@@ -136,16 +143,18 @@ impl ImagesPanel {
     }
 
     fn search(&mut self, engine: &Engine, query: ImageQuery) {
-        self.searching = true;
+        let id = JobId::next();
+        self.searching = Some(id);
         let text = query.text.trim();
         if !text.is_empty() && !self.history.iter().any(|h| h == text) {
             self.history.push(text.to_owned());
         }
         engine.send(Request::SearchImages {
+            id,
             gallery: self.gallery.clone(),
             query,
             top: TOP,
-            tag: "search".into(),
+            encoder: EncoderChoice::Auto,
         });
     }
 
@@ -153,8 +162,12 @@ impl ImagesPanel {
         self.search(engine, ImageQuery { image: Some(image), ..ImageQuery::default() });
     }
 
-    pub fn found(&mut self, result: Result<Found, String>) -> Option<String> {
-        self.searching = false;
+    /// Takes the answer to the latest search; an older search's answer is dropped.
+    pub fn found(&mut self, id: JobId, result: Result<Found, String>) -> Option<String> {
+        if self.searching != Some(id) {
+            return None;
+        }
+        self.searching = None;
         match result {
             Ok(found) => {
                 self.results = found.images;
@@ -189,13 +202,17 @@ impl ImagesPanel {
         for event in mic.poll() {
             match event {
                 LiveEvent::Query(samples) => heard = Some(samples),
-                LiveEvent::Ended(problem) => {
+                LiveEvent::Ended { problem, .. } => {
                     if let Some(p) = problem {
                         notices.push(format!("spoken search: {p}"));
                     }
                     ended = true;
                 }
-                LiveEvent::Opened(_) | LiveEvent::Utterance { .. } => {}
+                LiveEvent::Problem(p) => notices.push(format!("spoken search: {p}")),
+                LiveEvent::Opened(_)
+                | LiveEvent::Partial(_)
+                | LiveEvent::Line { .. }
+                | LiveEvent::Decided { .. } => {}
             }
         }
         if let Some(samples) = heard {
@@ -242,6 +259,17 @@ impl ImagesPanel {
     }
 }
 
+#[cfg(test)]
+impl ImagesPanel {
+    pub(super) fn awaited(&self) -> Option<JobId> {
+        self.searching
+    }
+
+    pub(super) fn result_paths(&self) -> Vec<PathBuf> {
+        self.results.iter().map(|r| r.path.clone()).collect()
+    }
+}
+
 fn name_of(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
@@ -271,18 +299,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             if speaking {
                 app.images.mic = None;
             } else {
-                app.images.mic = Some(Live::start(
-                    app.input_source(),
-                    Purpose::Query,
-                    "query",
-                    app.settings.model.clone(),
-                    app.speech_options(),
-                    app.engine().requests(),
-                    ui.ctx(),
-                ));
+                app.images.mic = Some(app.start_live(ui.ctx(), Purpose::Query, app.speech_options()));
             }
         }
-        if app.images.searching {
+        if app.images.searching.is_some() {
             ui.spinner();
         }
     });
@@ -294,7 +314,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         }
         if ui.button("Find similar…").on_hover_text("Images like the one you pick").clicked()
             && let Some(file) =
-                rfd::FileDialog::new().add_filter("image", &["jpg", "jpeg", "png"]).pick_file()
+                rfd::FileDialog::new().add_filter("image", &crate::media::IMAGE_EXTENSIONS).pick_file()
         {
             app.images.search_similar(&app.engine, file);
         }
@@ -405,7 +425,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                     .map(str::to_owned)
                     .collect();
                 app.images.caption_texts.clone_from(&captions);
-                app.send(Request::Captions { images, captions });
+                app.send(Request::Captions { images, captions, encoder: EncoderChoice::Auto });
             }
             if app.images.captioning {
                 ui.spinner();

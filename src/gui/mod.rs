@@ -3,7 +3,6 @@
 
 mod commands;
 mod images;
-mod live;
 mod settings;
 mod space;
 mod transcribe;
@@ -16,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::audio::capture::InputSource;
 use crate::engine::{DeviceInfo, Engine, Event, ModelStatus, Request};
+use crate::live::{Live, Purpose};
+use crate::media::Media;
 use crate::model_store::ModelStore;
 
 pub use settings::{Settings, Theme};
@@ -106,8 +107,11 @@ impl CrossmodalApp {
             .clone()
             .or_else(|| config.as_ref().map(|c| c.join("commands.toml")))
             .unwrap_or_else(|| PathBuf::from("commands.toml"));
-        let gallery =
-            options.gallery.clone().or_else(default_gallery).unwrap_or_else(|| "gallery.sqlite".into());
+        let gallery = options
+            .gallery
+            .clone()
+            .or_else(crate::gallery::default_path)
+            .unwrap_or_else(|| "gallery.sqlite".into());
         Self {
             engine,
             tab: Tab::Transcribe,
@@ -137,8 +141,27 @@ impl CrossmodalApp {
         self.engine.send(request);
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
+    /// Starts the live pipeline on the chosen input for `purpose`; it repaints the window
+    /// after each thing it reports.
+    pub(crate) fn start_live(
+        &self,
+        ctx: &egui::Context,
+        purpose: Purpose,
+        options: crate::speech::Options,
+    ) -> Live {
+        let settings = crate::live::Settings {
+            source: self.input_source(),
+            purpose,
+            model: self.settings.model.clone(),
+            options,
+            record: None,
+        };
+        let repaint = ctx.clone();
+        Live::start(
+            self.engine.connect(),
+            settings,
+            &(Arc::new(move || repaint.request_repaint()) as crate::engine::Notify),
+        )
     }
 
     /// Where live audio comes from: the virtual microphone when one was given, else the
@@ -172,64 +195,66 @@ impl CrossmodalApp {
         }
     }
 
-    /// Applies the engine's events to the state.
-    pub fn drain_events(&mut self, ctx: &egui::Context) {
-        self.transcribe.poll_live(ctx, &mut self.notices);
-        self.commands.poll_live(&mut self.notices);
+    /// Applies what the live pipelines and the engine reported to the state.
+    pub fn drain_events(&mut self) {
+        self.transcribe.poll_live(&mut self.notices);
+        self.commands.poll_live(self.settings.dry_run, &mut self.notices);
         self.images.poll_live(&self.engine, &mut self.notices);
         for event in self.engine.poll() {
-            match event {
-                Event::Device(info) => {
-                    if let Some(why) = info.gpu_failed() {
-                        self.notice(format!("running on the CPU: {why}"));
-                    }
-                    self.device = Some(info);
+            self.route(event);
+        }
+    }
+
+    /// Sends one engine event to the part of the window it answers.
+    fn route(&mut self, event: Event) {
+        match event {
+            Event::Device(info) => {
+                if let Some(why) = info.gpu_failed() {
+                    self.notice(format!("running on the CPU: {why}"));
                 }
-                Event::Model { name, status } => {
-                    if let Ok(spec) = crate::model_store::spec(name) {
-                        let store = ModelStore::at(&self.store_root);
-                        self.model_bytes.insert(name, store.installed_bytes(spec));
-                    }
-                    self.models.insert(name, status);
-                }
-                Event::Fetching { name, line } => {
-                    self.fetch_log.insert(name, line);
-                }
-                Event::Progress { tag, fraction } => self.transcribe.progress(&tag, fraction),
-                Event::Transcribed { tag, result } => {
-                    if let Err(e) = self.transcribe.transcribed(&tag, result) {
-                        self.notice(e);
-                    }
-                }
-                Event::CommandsReady { commands, .. } => self.commands.ready(commands),
-                Event::Matched { tag, result } => {
-                    if let Some(e) = self.commands.matched(&tag, result, self.settings.dry_run) {
-                        self.notice(e);
-                    }
-                }
-                Event::Indexing { done, total } => self.images.indexing(done, total),
-                Event::Indexed(result) => {
-                    if let Some(e) = self.images.indexed(result) {
-                        self.notice(e);
-                    }
-                }
-                Event::Found { result, .. } => {
-                    if let Some(e) = self.images.found(result) {
-                        self.notice(e);
-                    }
-                }
-                Event::Captioned(result) => {
-                    if let Some(e) = self.images.captioned(result) {
-                        self.notice(e);
-                    }
-                }
-                Event::Projected(result) => {
-                    if let Some(e) = self.space.projected(result) {
-                        self.notice(e);
-                    }
-                }
-                Event::Error(e) => self.notice(e),
+                self.device = Some(info);
             }
+            Event::Model { name, status } => {
+                if let Ok(spec) = crate::model_store::spec(name) {
+                    let store = ModelStore::at(&self.store_root);
+                    self.model_bytes.insert(name, store.installed_bytes(spec));
+                }
+                self.models.insert(name, status);
+            }
+            Event::Fetching { name, line } => {
+                self.fetch_log.insert(name, line);
+            }
+            Event::Progress { id, fraction } => self.transcribe.progress(id, fraction),
+            Event::Transcribed { id, result } => {
+                if let Err(e) = self.transcribe.transcribed(id, result) {
+                    self.notice(e);
+                }
+            }
+            Event::CommandsReady { commands, .. } => self.commands.ready(commands),
+            // Decisions come to the Commands panel through its live pipeline.
+            Event::Matched { .. } => {}
+            Event::Indexing { done, total } => self.images.indexing(done, total),
+            Event::Indexed(result) => {
+                if let Some(e) = self.images.indexed(result) {
+                    self.notice(e);
+                }
+            }
+            Event::Found { id, result } => {
+                if let Some(e) = self.images.found(id, result) {
+                    self.notice(e);
+                }
+            }
+            Event::Captioned(result) => {
+                if let Some(e) = self.images.captioned(result) {
+                    self.notice(e);
+                }
+            }
+            Event::Projected(result) => {
+                if let Some(e) = self.space.projected(result) {
+                    self.notice(e);
+                }
+            }
+            Event::Error(e) => self.notice(e),
         }
     }
 
@@ -242,6 +267,17 @@ impl CrossmodalApp {
     /// Problems shown and not yet dismissed.
     pub fn notices(&self) -> &[String] {
         &self.notices
+    }
+
+    /// The recording's transcript so far, and for each line how long after the live pipeline
+    /// had it the window showed it.
+    pub fn live_lines(&self) -> (&[crate::speech::Segment], &[Duration]) {
+        self.transcribe.live_lines()
+    }
+
+    /// The words of the utterance being spoken, as last transcribed.
+    pub fn partial_text(&self) -> &str {
+        self.transcribe.partial()
     }
 
     /// A recording is running.
@@ -295,7 +331,7 @@ impl CrossmodalApp {
         }
         let (mut audio, mut visual) = (Vec::new(), Vec::new());
         for path in dropped {
-            match media_kind(&path) {
+            match crate::media::kind(&path) {
                 Media::Audio => audio.push(path),
                 Media::Image | Media::Folder => visual.push(path),
                 Media::Other => self.notice(format!(
@@ -315,7 +351,7 @@ impl CrossmodalApp {
         if !visual.is_empty() {
             self.tab = Tab::Images;
             let similar = pointer.is_some_and(|p| self.images.similar_zone().contains(p));
-            if similar && visual.len() == 1 && media_kind(&visual[0]) == Media::Image {
+            if similar && visual.len() == 1 && crate::media::kind(&visual[0]) == Media::Image {
                 self.images.search_similar(&self.engine, visual.remove(0));
             } else {
                 self.images.index(&self.engine, visual);
@@ -402,7 +438,7 @@ impl eframe::App for CrossmodalApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         self.apply_theme(&ctx);
-        self.drain_events(&ctx);
+        self.drain_events();
         self.shortcuts(&ctx);
         self.handle_drops(&ctx);
         egui::Panel::top("tabs").show(ui, |ui| {
@@ -440,31 +476,6 @@ impl eframe::App for CrossmodalApp {
     }
 }
 
-/// The default gallery: `gallery.sqlite` in the platform data folder.
-pub fn default_gallery() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "crossmodal").map(|d| d.data_dir().join("gallery.sqlite"))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Media {
-    Audio,
-    Image,
-    Folder,
-    Other,
-}
-
-fn media_kind(path: &Path) -> Media {
-    if path.is_dir() {
-        return Media::Folder;
-    }
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
-    match ext.as_str() {
-        "wav" | "mp3" | "flac" | "ogg" | "oga" | "m4a" | "mp4" | "aac" => Media::Audio,
-        "jpg" | "jpeg" | "png" => Media::Image,
-        _ => Media::Other,
-    }
-}
-
 /// Opens the window and runs until it is closed.
 pub fn run(store: ModelStore, mut options: Options) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
@@ -485,4 +496,64 @@ pub fn run(store: ModelStore, mut options: Options) -> anyhow::Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("the window could not be opened: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Found, JobId};
+    use crate::speech::{Segment, Transcript};
+
+    fn app(dir: &Path) -> CrossmodalApp {
+        let options = Options {
+            gallery: Some(dir.join("g.sqlite")),
+            commands: Some(dir.join("commands.toml")),
+            settings: Some(Settings { input_device: None, ..Settings::default() }),
+            ..Options::default()
+        };
+        CrossmodalApp::new(&egui::Context::default(), ModelStore::at(dir.join("store")), options)
+    }
+
+    fn said(text: &str) -> Transcript {
+        Transcript { text: text.into(), language: "en".into(), segments: vec![Segment::new(0.0, 1.0, text)] }
+    }
+
+    #[test]
+    fn each_answer_goes_to_the_job_that_asked_and_strangers_are_ignored() {
+        let dir = tempfile::tempdir().expect("temp");
+        let mut app = app(dir.path());
+        let options = app.speech_options();
+        for name in ["a.wav", "b.wav"] {
+            app.transcribe.add_file(&app.engine, dir.path().join(name), "whisper-tiny.en", &options);
+        }
+        let [a, b] = app.transcribe.file_ids()[..] else { panic!("two files") };
+        app.route(Event::Progress { id: b, fraction: 0.5 });
+        assert_eq!(app.transcribe.states(), ["waiting", "running"]);
+        app.route(Event::Transcribed { id: a, result: Ok(said("first")) });
+        app.route(Event::Transcribed { id: JobId::next(), result: Ok(said("nobody asked")) });
+        app.route(Event::Transcribed { id: b, result: Err("boom".into()) });
+        assert_eq!(app.transcribe.states(), ["done", "failed"]);
+        assert_eq!(app.transcribe.recent_texts(), ["first"]);
+        assert_eq!(app.notices().len(), 1, "{:?}", app.notices());
+        assert!(app.notices()[0].contains("b.wav") && app.notices()[0].contains("boom"));
+    }
+
+    #[test]
+    fn only_the_latest_search_is_shown() {
+        let dir = tempfile::tempdir().expect("temp");
+        let mut app = app(dir.path());
+        let found = |name: &str| Found {
+            images: vec![crate::engine::FoundImage { path: name.into(), score: 0.5, thumbnail: None }],
+            heard: None,
+        };
+        app.images.search_similar(&app.engine, dir.path().join("x.png"));
+        let old = app.images.awaited().expect("a search is out");
+        app.images.search_similar(&app.engine, dir.path().join("y.png"));
+        let latest = app.images.awaited().expect("a search is out");
+        app.route(Event::Found { id: old, result: Ok(found("old.png")) });
+        assert!(app.images.result_paths().is_empty(), "a stale answer was shown");
+        app.route(Event::Found { id: latest, result: Ok(found("new.png")) });
+        assert_eq!(app.images.result_paths(), [PathBuf::from("new.png")]);
+        assert!(app.images.idle());
+    }
 }

@@ -64,14 +64,6 @@ impl Settings {
     }
 }
 
-fn human(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.0} MB", bytes as f64 / f64::from(1 << 20))
-    } else {
-        format!("{} kB", bytes / 1024)
-    }
-}
-
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.label(format!("Model store: {}", app.store_root.display()));
     ui.add_space(8.0);
@@ -85,7 +77,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             ui.label(spec.name);
             ui.label(spec.role.describe());
             let bytes = app.model_bytes.get(spec.name).copied().unwrap_or(0);
-            ui.label(if bytes > 0 { human(bytes) } else { "—".to_owned() });
+            ui.label(if bytes > 0 { crate::model_store::human_size(bytes) } else { "—".to_owned() });
             let color = match status {
                 ModelStatus::Ready { .. } => ui.visuals().widgets.active.text_color(),
                 ModelStatus::Failed(_) => ui.visuals().error_fg_color,

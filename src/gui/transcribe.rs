@@ -1,19 +1,14 @@
 //! Transcribe: record from the microphone with live text, or drop / open audio files; segments
 //! with timestamps; copy and export (TXT, SRT, VTT, JSON).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::engine::{AudioInput, Engine, Request};
+use crate::engine::{AudioInput, Engine, JobId, Request};
+use crate::live::{Live, LiveEvent, Purpose};
 use crate::speech::export::{self, Format};
 use crate::speech::{self, Segment, Transcript};
 
 use super::CrossmodalApp;
-use super::live::{Live, LiveEvent, Purpose};
-
-const LIVE_PREFIX: &str = "rec";
-const PARTIAL_TAG: &str = "rec-partial";
-const FILE_PREFIX: &str = "file:";
 
 #[derive(Debug)]
 enum FileState {
@@ -25,6 +20,7 @@ enum FileState {
 
 #[derive(Debug)]
 struct FileJob {
+    id: JobId,
     path: PathBuf,
     state: FileState,
 }
@@ -39,11 +35,13 @@ pub struct TranscribePanel {
     files: Vec<FileJob>,
     shown: Shown,
     live: Option<Live>,
+    /// Stop was pressed: the last utterance is being answered.
+    stopping: bool,
     live_name: String,
     live_segments: Vec<Segment>,
+    /// For each live segment, how long after the pipeline had it the window took it in.
+    live_lag: Vec<std::time::Duration>,
     partial: String,
-    /// Utterances sent to the engine: id → (start, end).
-    pending: BTreeMap<u64, (f64, f64)>,
     devices: Option<Vec<String>>,
 }
 
@@ -53,10 +51,11 @@ impl Default for TranscribePanel {
             files: Vec::new(),
             shown: Shown::Live,
             live: None,
+            stopping: false,
             live_name: String::new(),
             live_segments: Vec::new(),
+            live_lag: Vec::new(),
             partial: String::new(),
-            pending: BTreeMap::new(),
             devices: None,
         }
     }
@@ -64,49 +63,31 @@ impl Default for TranscribePanel {
 
 impl TranscribePanel {
     pub fn add_file(&mut self, engine: &Engine, path: PathBuf, model: &str, options: &speech::Options) {
-        let tag = format!("{FILE_PREFIX}{}", self.files.len());
+        let id = JobId::next();
         self.shown = Shown::File(self.files.len());
         engine.send(Request::Transcribe {
+            id,
             model: model.to_owned(),
             audio: AudioInput::File(path.clone()),
             options: options.clone(),
-            tag,
         });
-        self.files.push(FileJob { path, state: FileState::Waiting });
+        self.files.push(FileJob { id, path, state: FileState::Waiting });
     }
 
-    fn file_of(&mut self, tag: &str) -> Option<&mut FileJob> {
-        let i: usize = tag.strip_prefix(FILE_PREFIX)?.parse().ok()?;
-        self.files.get_mut(i)
+    fn file_of(&mut self, id: JobId) -> Option<&mut FileJob> {
+        self.files.iter_mut().find(|f| f.id == id)
     }
 
-    pub fn progress(&mut self, tag: &str, fraction: f32) {
-        if let Some(job) = self.file_of(tag) {
+    pub fn progress(&mut self, id: JobId, fraction: f32) {
+        if let Some(job) = self.file_of(id) {
             job.state = FileState::Running(fraction);
         }
     }
 
-    /// Takes a finished transcription; a failed file is also returned as a notice.
-    pub fn transcribed(&mut self, tag: &str, result: Result<Transcript, String>) -> Result<(), String> {
-        if tag == PARTIAL_TAG {
-            if let Some(live) = &self.live {
-                live.partial_done.store(true, std::sync::atomic::Ordering::Release);
-            }
-            self.partial = result.map(|t| t.text).unwrap_or_default();
-            return Ok(());
-        }
-        if let Some(id) =
-            tag.strip_prefix(LIVE_PREFIX).and_then(|t| t.strip_prefix(':')).and_then(|t| t.parse().ok())
-        {
-            let Some((start, end)) = self.pending.remove(&id) else { return Ok(()) };
-            self.partial.clear();
-            let t = result?;
-            if !t.text.is_empty() {
-                self.live_segments.push(Segment::new(start, end, t.text));
-            }
-            return Ok(());
-        }
-        let Some(job) = self.file_of(tag) else { return Ok(()) };
+    /// Takes a file's finished transcription; a failed file is also returned as a notice. An
+    /// answer to a job this panel did not ask for is not its business.
+    pub fn transcribed(&mut self, id: JobId, result: Result<Transcript, String>) -> Result<(), String> {
+        let Some(job) = self.file_of(id) else { return Ok(()) };
         match result {
             Ok(t) => {
                 job.state = FileState::Done(t);
@@ -120,7 +101,9 @@ impl TranscribePanel {
         }
     }
 
-    pub fn poll_live(&mut self, ctx: &egui::Context, notices: &mut Vec<String>) {
+    /// Shows what the live pipeline heard: each final line the moment it comes, and the words
+    /// of the utterance in progress.
+    pub fn poll_live(&mut self, notices: &mut Vec<String>) {
         let Some(live) = &self.live else { return };
         let mut ended = false;
         for event in live.poll() {
@@ -134,21 +117,25 @@ impl TranscribePanel {
                         None => name,
                     };
                 }
-                LiveEvent::Utterance { id, start, end } => {
-                    self.pending.insert(id, (start, end));
+                LiveEvent::Partial(text) => self.partial = text,
+                LiveEvent::Line { start, end, text, answered } => {
+                    self.partial.clear();
+                    self.live_segments.push(Segment::new(start, end, text));
+                    self.live_lag.push(answered.elapsed());
                 }
-                LiveEvent::Query(_) => {}
-                LiveEvent::Ended(problem) => {
+                LiveEvent::Problem(p) => notices.push(format!("recording: {p}")),
+                LiveEvent::Ended { problem, .. } => {
                     if let Some(p) = problem {
                         notices.push(format!("recording: {p}"));
                     }
+                    self.partial.clear();
                     ended = true;
                 }
+                LiveEvent::Decided { .. } | LiveEvent::Query(_) => {}
             }
         }
         if ended {
             self.live = None;
-            ctx.request_repaint();
         }
     }
 
@@ -165,14 +152,24 @@ impl TranscribePanel {
             .collect()
     }
 
+    /// The live transcript's segments, and for each how long after the pipeline had it the
+    /// window took it in.
+    pub fn live_lines(&self) -> (&[Segment], &[std::time::Duration]) {
+        (&self.live_segments, &self.live_lag)
+    }
+
+    /// The words of the utterance in progress, as last reported.
+    pub fn partial(&self) -> &str {
+        &self.partial
+    }
+
     pub fn live_running(&self) -> bool {
         self.live.is_some()
     }
 
-    /// No file waits or runs and no utterance is out.
+    /// No file waits or runs.
     pub fn idle(&self) -> bool {
-        self.pending.is_empty()
-            && self.files.iter().all(|f| matches!(f.state, FileState::Done(_) | FileState::Failed(_)))
+        self.files.iter().all(|f| matches!(f.state, FileState::Done(_) | FileState::Failed(_)))
     }
 
     /// Live text: the finished utterances and the one in progress.
@@ -182,21 +179,38 @@ impl TranscribePanel {
     }
 }
 
-/// Starts or stops recording.
+#[cfg(test)]
+impl TranscribePanel {
+    pub(super) fn file_ids(&self) -> Vec<JobId> {
+        self.files.iter().map(|f| f.id).collect()
+    }
+
+    pub(super) fn states(&self) -> Vec<&'static str> {
+        self.files
+            .iter()
+            .map(|f| match f.state {
+                FileState::Waiting => "waiting",
+                FileState::Running(_) => "running",
+                FileState::Done(_) => "done",
+                FileState::Failed(_) => "failed",
+            })
+            .collect()
+    }
+}
+
+/// Starts recording, or stops it: the utterance in progress is still transcribed, and the
+/// pipeline is let go once it says it has ended.
 pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
-    if let Some(live) = app.transcribe.live.take() {
+    if let Some(live) = &app.transcribe.live {
+        if app.transcribe.stopping {
+            return;
+        }
         live.stop();
+        app.transcribe.stopping = true;
         return;
     }
-    let live = Live::start(
-        app.input_source(),
-        Purpose::Transcribe,
-        LIVE_PREFIX,
-        app.settings.model.clone(),
-        app.speech_options(),
-        app.engine().requests(),
-        ctx,
-    );
+    let live = app.start_live(ctx, Purpose::Transcribe { partials: true }, app.speech_options());
+    app.transcribe.stopping = false;
     app.transcribe.shown = Shown::Live;
     app.transcribe.live_name.clear();
     app.transcribe.live = Some(live);
@@ -210,8 +224,9 @@ fn clock(secs: f64) -> String {
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.horizontal(|ui| {
         let recording = app.transcribe.live.is_some();
-        let label = if recording { "Stop" } else { "Record" };
-        if ui.button(label).on_hover_text("Space").clicked() {
+        if app.transcribe.stopping && recording {
+            ui.add_enabled(false, egui::Button::new("Stopping…"));
+        } else if ui.button(if recording { "Stop" } else { "Record" }).on_hover_text("Space").clicked() {
             toggle_recording(app, ui.ctx());
         }
         let level = app.transcribe.live.as_ref().map_or(0.0, Live::level);
@@ -220,9 +235,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         ));
         device_picker(ui, app);
         if ui.button("Open…").on_hover_text("Transcribe audio files").clicked()
-            && let Some(files) = rfd::FileDialog::new()
-                .add_filter("audio", &["wav", "mp3", "flac", "ogg", "m4a", "aac", "mp4"])
-                .pick_files()
+            && let Some(files) =
+                rfd::FileDialog::new().add_filter("audio", &crate::media::AUDIO_EXTENSIONS).pick_files()
         {
             let (model, options) = (app.settings.model.clone(), app.speech_options());
             for f in files {
@@ -287,11 +301,11 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     let (transcript, name) = match panel.shown {
         Shown::Live => (Some(panel.live_transcript()), "recording".to_owned()),
         Shown::File(i) => match panel.files.get(i) {
-            Some(FileJob { state: FileState::Done(t), path }) => (
+            Some(FileJob { state: FileState::Done(t), path, .. }) => (
                 Some(t.clone()),
                 path.file_stem().map_or_else(|| "transcript".into(), |s| s.to_string_lossy().into()),
             ),
-            Some(FileJob { state: FileState::Failed(e), path }) => {
+            Some(FileJob { state: FileState::Failed(e), path, .. }) => {
                 ui.colored_label(ui.visuals().error_fg_color, format!("{}: {e}", path.display()));
                 (None, String::new())
             }

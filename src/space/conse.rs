@@ -73,6 +73,10 @@ impl LiteImageEncoder {
         Ok(Self { net, classes, settings })
     }
 
+    pub fn device(&self) -> &candle_core::Device {
+        self.net.device()
+    }
+
     pub fn settings(&self) -> &ConseSettings {
         &self.settings
     }

@@ -1,5 +1,5 @@
 //! A direct depthwise convolution for the CPU. candle 0.11's `conv2d` with `groups = channels`
-//! is 100–400× slower per layer than PyTorch's (shared/models.md); EfficientNet-Lite0 has 16 such
+//! is 100–400× slower per layer than PyTorch's (docs/MODELS.md); EfficientNet-Lite0 has 16 such
 //! layers, so the image encoder runs them through this loop over channel planes instead.
 
 use candle_core::{Device, Result, Tensor};

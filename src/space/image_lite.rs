@@ -18,7 +18,7 @@ pub const CLASSES: usize = 1000;
 /// BatchNorm epsilon of the original TensorFlow weights.
 const BN_EPS: f64 = 1e-3;
 
-/// (repeats, kernel, stride, expand, in, out) per stage, from shared/models.md.
+/// (repeats, kernel, stride, expand, in, out) per stage, from docs/MODELS.md.
 const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 1, 32, 16),
     (2, 3, 2, 6, 16, 24),

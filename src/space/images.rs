@@ -1,11 +1,12 @@
 //! The space images are searched in: CLIP's own image–text space when its weights are installed,
-//! else the shared sentence space through the lite encoder (EfficientNet-Lite0 + ConSE).
+//! else the shared sentence space through the lite encoder (EfficientNet-Lite0 + ConSE). Built
+//! from the models the engine loaded; cloning it shares them.
+
+use std::sync::Arc;
 
 use super::clip::ClipEncoder;
-use super::conse::{ConseSettings, LiteImageEncoder};
-use super::image_lite::LiteNet;
+use super::conse::LiteImageEncoder;
 use super::{Embedding, SpaceError, TextEncoder};
-use crate::model_store::{self, ModelStore, StoreError};
 
 /// Which image encoder to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -17,9 +18,10 @@ pub enum EncoderChoice {
     Clip,
 }
 
+#[derive(Clone)]
 pub enum ImageSpace {
-    Lite { text: TextEncoder, lite: LiteImageEncoder },
-    Clip(ClipEncoder),
+    Lite { text: Arc<TextEncoder>, lite: Arc<LiteImageEncoder> },
+    Clip(Arc<ClipEncoder>),
 }
 
 impl std::fmt::Debug for ImageSpace {
@@ -28,36 +30,7 @@ impl std::fmt::Debug for ImageSpace {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ImageSpaceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Space(#[from] SpaceError),
-}
-
 impl ImageSpace {
-    pub fn load(store: &ModelStore, choice: EncoderChoice) -> Result<Self, ImageSpaceError> {
-        let device = candle_core::Device::Cpu;
-        let clip = model_store::spec("clip-vit-b32")?;
-        let use_clip = match choice {
-            EncoderChoice::Clip => true,
-            EncoderChoice::Lite => false,
-            EncoderChoice::Auto => store.is_installed(clip),
-        };
-        if use_clip {
-            store.open_checked(clip)?;
-            return Ok(Self::Clip(ClipEncoder::load(&store.model_dir(clip), &device)?));
-        }
-        let minilm = model_store::spec("minilm")?;
-        store.open_checked(minilm)?;
-        let text = TextEncoder::load(&store.model_dir(minilm), &device)?;
-        let lite = model_store::spec("efficientnet-lite0")?;
-        let net = LiteNet::load(&store.open_checked(lite)?, &device)?;
-        let lite = LiteImageEncoder::new(net, &text, ConseSettings::default())?;
-        Ok(Self::Lite { text, lite })
-    }
-
     /// Names the vectors, so that a gallery made with another encoder is noticed.
     pub fn id(&self) -> String {
         match self {
@@ -65,7 +38,7 @@ impl ImageSpace {
                 let s = lite.settings();
                 format!("efficientnet-lite0+conse(top {}, \"{}\")+minilm", s.top, s.prompt)
             }
-            Self::Clip(_) => "clip-vit-b32".to_owned(),
+            Self::Clip(_) => crate::model_store::catalogue::CLIP.to_owned(),
         }
     }
 

@@ -2,12 +2,13 @@
 //! timed segments (language choice or detection, translation, an initial prompt, progress and
 //! cancel), with silence gated out before and after Whisper sees it.
 
+mod backend;
 pub mod export;
 pub mod wer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
 
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState, WhisperTokenId,
@@ -178,31 +179,23 @@ fn compression_ratio(text: &str) -> f64 {
 pub struct Whisper {
     ctx: WhisperContext,
     name: String,
-    on_gpu: bool,
+    backend: backend::Backend,
 }
 
 impl std::fmt::Debug for Whisper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Whisper")
             .field("name", &self.name)
-            .field("on_gpu", &self.on_gpu)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
 /// Set to see whisper.cpp's own log and timings on stderr.
-const WHISPER_LOG_ENV: &str = "CROSSMODAL_WHISPER_LOG";
+pub const WHISPER_LOG_ENV: &str = "CROSSMODAL_WHISPER_LOG";
 
 fn whisper_log() -> bool {
     std::env::var_os(WHISPER_LOG_ENV).is_some()
-}
-
-/// whisper.cpp prints its loading chatter to stderr unless the hooks take it over.
-fn quiet_whisper_cpp() {
-    static ONCE: Once = Once::new();
-    if !whisper_log() {
-        ONCE.call_once(whisper_rs::install_logging_hooks);
-    }
 }
 
 /// Progress of one transcription: fraction done, 0..1.
@@ -210,18 +203,38 @@ pub type Progress = Arc<dyn Fn(f32) + Send + Sync>;
 
 impl Whisper {
     /// Loads a ggml model; `use_gpu` asks whisper.cpp for its GPU backend where the build has one.
+    /// Which backend it started is read back from whisper.cpp's own report (`device`).
     pub fn load(path: &Path, use_gpu: bool) -> Result<Self, SpeechError> {
-        quiet_whisper_cpp();
         let mut params = WhisperContextParameters::default();
         params.use_gpu(use_gpu);
-        let ctx = WhisperContext::new_with_params(path, params)
-            .map_err(|e| SpeechError::Load { path: path.display().to_string(), detail: e.to_string() })?;
+        let load_err = |e: whisper_rs::WhisperError| SpeechError::Load {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        // A first state makes whisper.cpp start its compute backends, and say which.
+        let (loaded, report) = backend::reported(|| {
+            let ctx = WhisperContext::new_with_params(path, params)?;
+            ctx.create_state()?;
+            Ok::<_, whisper_rs::WhisperError>(ctx)
+        });
+        let ctx = loaded.map_err(load_err)?;
         let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        Ok(Self { ctx, name, on_gpu: use_gpu })
+        Ok(Self { ctx, name, backend: backend::Backend::from_report(&report, use_gpu) })
+    }
+
+    /// Where whisper.cpp runs this model, as it reported when the model was loaded: "CPU", or
+    /// its GPU device ("CUDA0", "Vulkan0", "Metal").
+    pub fn device(&self) -> &str {
+        &self.backend.device
     }
 
     pub fn on_gpu(&self) -> bool {
-        self.on_gpu
+        self.backend.device != backend::CPU
+    }
+
+    /// Why a GPU that was asked for is not used, when it is not.
+    pub fn gpu_fallback(&self) -> Option<&str> {
+        self.backend.fallback.as_deref()
     }
 
     pub fn is_multilingual(&self) -> bool {

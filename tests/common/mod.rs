@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod pulse;
+
 use crossmodal::model_store::{self, ModelSpec, ModelStore};
 
 /// The store the test command fetched into (`$CROSSMODAL_MODELS` or the platform folder).
@@ -115,6 +117,61 @@ pub fn speech_clips() -> Vec<Clip> {
 /// Writes 16 kHz mono samples to a WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) {
     crossmodal::audio::write_wav(path, samples).expect("write wav");
+}
+
+/// Public clips one after another with silence around them, written to one WAV; returns it and
+/// where each clip's speech begins and ends in it (seconds).
+pub fn spaced(dir: &Path, names: &[&str], gap: f64) -> (PathBuf, Vec<(f64, f64)>) {
+    let rate = f64::from(crossmodal::audio::SAMPLE_RATE);
+    let silence = |secs: f64| vec![0.0f32; (secs * rate) as usize];
+    let mut samples = silence(gap);
+    let mut speech = Vec::new();
+    for name in names {
+        let clip =
+            crossmodal::audio::decode_file(&eval_dir().join("speech").join(name)).expect("clip").samples;
+        let at = samples.len() as f64 / rate;
+        // The detector's view of where the clip's speech begins (its pre-roll taken off).
+        let begins = crossmodal::audio::vad::speech_start(&clip).expect("speech in the clip") + 0.3;
+        speech.push((at + begins, at + clip.len() as f64 / rate));
+        samples.extend(clip);
+        samples.extend(silence(gap));
+    }
+    let path = dir.join("spaced.wav");
+    write_wav(&path, &samples);
+    (path, speech)
+}
+
+/// Checks live utterance times (seconds since listening began) against where the speech is in
+/// the file played (`speech`), the file having begun to play `offset` seconds after listening
+/// began. The audio server takes a moment to start a stream, so the absolute times may be up
+/// to `SERVER_START` late but never early; the times between utterances must match the file.
+pub fn check_times(times: &[(f64, f64)], speech: &[(f64, f64)], offset: f64) {
+    const SERVER_START: f64 = 2.0;
+    let (first, played) = (times[0].0, speech[0].0 + offset);
+    assert!(
+        first > played - 0.5 && first < played + SERVER_START,
+        "first utterance at {first:.2} s, played at {played:.2} s"
+    );
+    let delay = first - speech[0].0;
+    for ((start, end), (begins, ends)) in times.iter().zip(speech) {
+        assert!(
+            (start - (begins + delay)).abs() < 0.3,
+            "utterance at {start:.2} s, spoken at {:.2} s",
+            begins + delay
+        );
+        assert!(
+            (end - (ends + delay)).abs() < 0.8,
+            "utterance ends at {end:.2} s, speech at {:.2} s",
+            ends + delay
+        );
+    }
+}
+
+/// Whether a transcript heard through an audio server says `reference`: at most a quarter of
+/// its words wrong (the server resamples twice on the way; tiny.en then slips on a word or two).
+pub fn says(transcript: &str, reference: &str) -> bool {
+    let (errors, words) = crossmodal::speech::wer::errors(reference, transcript, true);
+    errors * 4 <= words
 }
 
 /// Runs a command, sampling its resident memory; returns its output and peak RSS in bytes.

@@ -1,0 +1,398 @@
+//! The one live pipeline: capture → voice-activity detection → the engine, for transcription,
+//! voice commands and spoken queries. `listen`, spoken search and the window's Record, Listen
+//! and Speak all run it; they only show what it reports.
+//!
+//! It runs on a thread of its own with its own line to the engine, so capture never waits on a
+//! model and each answer is reported the moment the engine gives it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::audio::capture::{Capture, Captured, InputSource};
+use crate::audio::vad::{Vad, VadEvent};
+use crate::audio::{Recorder, SAMPLE_RATE};
+use crate::commands::Decision;
+use crate::engine::{AudioInput, Connection, Event, JobId, Notify, Request};
+use crate::speech;
+
+/// What each utterance is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Transcribe it; with `partials`, the words of the utterance in progress are reported too.
+    Transcribe { partials: bool },
+    /// Decide which command of the engine's command set it meant.
+    Commands,
+    /// The first utterance is a spoken query: it is handed back and listening stops.
+    Query,
+}
+
+/// How to listen.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: InputSource,
+    pub purpose: Purpose,
+    /// The Whisper model (catalogue name).
+    pub model: String,
+    pub options: speech::Options,
+    /// Also keep every sample heard in this WAV file.
+    pub record: Option<PathBuf>,
+}
+
+/// What the pipeline reports, in the order it happens.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// The source is open: a human name of it.
+    Opened(String),
+    /// The words of the utterance in progress so far.
+    Partial(String),
+    /// An utterance's final transcript; times in seconds since listening began. `answered` is
+    /// when the engine's answer reached the pipeline (what a display's lag is measured from).
+    Line { start: f64, end: f64, text: String, answered: Instant },
+    /// The decision on an utterance and how long the engine took from having its audio.
+    Decided { start: f64, end: f64, decision: Decision, took: Duration },
+    /// The spoken query (`Purpose::Query`): its samples, 16 kHz mono.
+    Query(Vec<f32>),
+    /// Something went wrong with one utterance (or the engine said so); listening goes on.
+    Problem(String),
+    /// Listening is over: the source ended or was stopped (`problem: None`), or failed.
+    Ended { heard: u64, answered: u64, problem: Option<String> },
+}
+
+/// How often a partial transcript of the utterance in progress is asked for.
+const PARTIAL_EVERY: Duration = Duration::from_secs(1);
+/// How long capture waits for audio before it looks at the engine's answers again.
+const CAPTURE_WAIT: Duration = Duration::from_millis(20);
+
+/// A running pipeline. Dropping it stops listening without waiting for answers still out.
+pub struct Live {
+    stop: Arc<AtomicBool>,
+    abandon: Arc<AtomicBool>,
+    level: Arc<AtomicU32>,
+    speaking: Arc<AtomicBool>,
+    events: Receiver<LiveEvent>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the pipeline's thread shares with its handle.
+struct Shared {
+    stop: Arc<AtomicBool>,
+    abandon: Arc<AtomicBool>,
+    level: Arc<AtomicU32>,
+    speaking: Arc<AtomicBool>,
+}
+
+impl Live {
+    /// Starts listening. `engine` is a line of the pipeline's own (`Connection::connect`);
+    /// `notify` runs after each event (the window passes a repaint).
+    pub fn start(engine: Connection, settings: Settings, notify: &Notify) -> Self {
+        let shared = Shared {
+            stop: Arc::default(),
+            abandon: Arc::default(),
+            level: Arc::default(),
+            speaking: Arc::default(),
+        };
+        let (tx, events) = mpsc::channel();
+        let mut handle = Self {
+            stop: Arc::clone(&shared.stop),
+            abandon: Arc::clone(&shared.abandon),
+            level: Arc::clone(&shared.level),
+            speaking: Arc::clone(&shared.speaking),
+            events,
+            thread: None,
+        };
+        let report = Reporter { tx: tx.clone(), notify: Arc::clone(notify) };
+        let spawned = std::thread::Builder::new().name("crossmodal-live".into()).spawn(move || {
+            let mut pipeline = Pipeline::new(engine, settings, report);
+            let problem = pipeline.run(&shared).err();
+            pipeline.report.send(LiveEvent::Ended {
+                heard: pipeline.heard,
+                answered: pipeline.answered,
+                problem,
+            });
+        });
+        match spawned {
+            Ok(thread) => {
+                handle.thread = Some(thread);
+                handle
+            }
+            Err(e) => {
+                let _ = tx.send(LiveEvent::Ended {
+                    heard: 0,
+                    answered: 0,
+                    problem: Some(format!("the audio thread could not start: {e}")),
+                });
+                notify();
+                handle
+            }
+        }
+    }
+
+    /// Stops listening: the utterance in progress is closed and answered, then `Ended` comes.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Something that stops this pipeline from elsewhere (a Ctrl+C handler).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.stop))
+    }
+
+    /// The input level, 0..1.
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.level.load(Ordering::Relaxed))
+    }
+
+    /// An utterance is open.
+    pub fn speaking(&self) -> bool {
+        self.speaking.load(Ordering::Relaxed)
+    }
+
+    /// Events that have arrived, without waiting.
+    pub fn poll(&self) -> Vec<LiveEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Waits up to `wait` for the next event; `Ok(None)` when none came in time, `Err` once
+    /// the pipeline is gone and everything it said was read.
+    pub fn recv_timeout(&self, wait: Duration) -> Result<Option<LiveEvent>, Gone> {
+        match self.events.recv_timeout(wait) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Gone),
+        }
+    }
+
+    /// Waits for the next event; `None` once the pipeline has ended and everything was read.
+    pub fn recv(&self) -> Option<LiveEvent> {
+        self.events.recv().ok()
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.abandon.store(true, Ordering::Relaxed);
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The pipeline's thread is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the live pipeline stopped")]
+pub struct Gone;
+
+/// Stops a pipeline as `Live::stop` does; can be sent to another thread.
+#[derive(Clone)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Reporter {
+    tx: Sender<LiveEvent>,
+    notify: Notify,
+}
+
+impl Reporter {
+    fn send(&self, event: LiveEvent) {
+        let _ = self.tx.send(event);
+        (self.notify)();
+    }
+}
+
+/// An utterance the engine is working on.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    start: f64,
+    end: f64,
+}
+
+struct Pipeline {
+    engine: Connection,
+    settings: Settings,
+    report: Reporter,
+    vad: Vad,
+    pending: BTreeMap<JobId, Out>,
+    partial: Option<JobId>,
+    last_partial: Instant,
+    heard: u64,
+    answered: u64,
+}
+
+impl Pipeline {
+    fn new(engine: Connection, settings: Settings, report: Reporter) -> Self {
+        Self {
+            engine,
+            settings,
+            report,
+            vad: Vad::new(),
+            pending: BTreeMap::new(),
+            partial: None,
+            last_partial: Instant::now(),
+            heard: 0,
+            answered: 0,
+        }
+    }
+
+    fn run(&mut self, shared: &Shared) -> Result<(), String> {
+        let mut capture = Capture::start(&self.settings.source).map_err(|e| e.to_string())?;
+        self.report.send(LiveEvent::Opened(capture.name.clone()));
+        let mut recorder =
+            self.settings.record.as_deref().map(Recorder::create).transpose().map_err(|e| e.to_string())?;
+        let result = self.listen(&mut capture, recorder.as_mut(), shared);
+        // The recording gets its header whatever stopped listening: every sample heard is kept.
+        let finished = recorder.map(Recorder::finish).transpose().map_err(|e| e.to_string());
+        result.and(finished.map(|_| ()))
+    }
+
+    fn listen(
+        &mut self,
+        capture: &mut Capture,
+        mut recorder: Option<&mut Recorder>,
+        shared: &Shared,
+    ) -> Result<(), String> {
+        let mut ended = false;
+        loop {
+            if !ended {
+                let heard = if shared.stop.load(Ordering::Relaxed) {
+                    ended = true;
+                    self.vad.finish()
+                } else {
+                    match capture.next(CAPTURE_WAIT).map_err(|e| e.to_string())? {
+                        Captured::Audio(samples) => {
+                            if let Some(r) = recorder.as_deref_mut() {
+                                r.write(&samples).map_err(|e| e.to_string())?;
+                            }
+                            self.vad.push(&samples)
+                        }
+                        Captured::Idle => Vec::new(),
+                        Captured::Ended => {
+                            ended = true;
+                            self.vad.finish()
+                        }
+                    }
+                };
+                shared.level.store(capture.level().to_bits(), Ordering::Relaxed);
+                shared.speaking.store(self.vad.in_speech(), Ordering::Relaxed);
+                if self.utterances(heard) {
+                    return Ok(());
+                }
+                self.ask_partial(ended);
+            }
+            let waiting = !self.pending.is_empty() || self.partial.is_some();
+            if ended && (!waiting || shared.abandon.load(Ordering::Relaxed)) {
+                return Ok(());
+            }
+            // Once nothing more is heard, wait on the answers; while listening, only look.
+            let answers: Vec<Event> = if ended {
+                self.engine
+                    .recv_timeout(Duration::from_millis(100))
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .collect()
+            } else {
+                self.engine.poll()
+            };
+            for event in answers {
+                self.answered(event);
+            }
+        }
+    }
+
+    /// Sends each finished utterance to the engine; true when listening is done (a query).
+    fn utterances(&mut self, heard: Vec<VadEvent>) -> bool {
+        for event in heard {
+            let VadEvent::Utterance { samples, start } = event else { continue };
+            self.heard += 1;
+            if self.settings.purpose == Purpose::Query {
+                self.report.send(LiveEvent::Query(samples));
+                return true;
+            }
+            let end = start + samples.len() as f64 / f64::from(SAMPLE_RATE);
+            let id = JobId::next();
+            let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
+            let audio = AudioInput::Samples(samples);
+            self.engine.send(match self.settings.purpose {
+                Purpose::Commands => Request::MatchCommand { id, model, audio, options },
+                Purpose::Transcribe { .. } | Purpose::Query => {
+                    Request::Transcribe { id, model, audio, options }
+                }
+            });
+            self.pending.insert(id, Out { start, end });
+        }
+        false
+    }
+
+    /// A partial transcript of the utterance in progress, only while nothing final waits, so
+    /// finals are never held up behind one.
+    fn ask_partial(&mut self, ended: bool) {
+        if !matches!(self.settings.purpose, Purpose::Transcribe { partials: true })
+            || ended
+            || self.partial.is_some()
+            || !self.pending.is_empty()
+            || self.last_partial.elapsed() < PARTIAL_EVERY
+        {
+            return;
+        }
+        let Some(current) = self.vad.current() else { return };
+        let id = JobId::next();
+        self.partial = Some(id);
+        self.last_partial = Instant::now();
+        self.engine.send(Request::Transcribe {
+            id,
+            model: self.settings.model.clone(),
+            audio: AudioInput::Samples(current.to_vec()),
+            options: self.settings.options.clone(),
+        });
+    }
+
+    fn answered(&mut self, event: Event) {
+        match event {
+            Event::Transcribed { id, result } if self.partial == Some(id) => {
+                self.partial = None;
+                // A partial that lost the race with its utterance's end says nothing new.
+                if let Some(t) = result.ok().filter(|t| !t.text.is_empty() && self.vad.in_speech()) {
+                    self.report.send(LiveEvent::Partial(t.text));
+                }
+            }
+            Event::Transcribed { id, result } => {
+                let Some(Out { start, end }) = self.pending.remove(&id) else { return };
+                self.answered += 1;
+                match result {
+                    Ok(t) if t.text.is_empty() => {}
+                    Ok(t) => {
+                        self.report.send(LiveEvent::Line {
+                            start,
+                            end,
+                            text: t.text,
+                            answered: Instant::now(),
+                        });
+                    }
+                    Err(e) => self.report.send(LiveEvent::Problem(e)),
+                }
+            }
+            Event::Matched { id, result } => {
+                let Some(Out { start, end }) = self.pending.remove(&id) else { return };
+                self.answered += 1;
+                match result {
+                    Ok((decision, took)) => {
+                        self.report.send(LiveEvent::Decided { start, end, decision, took });
+                    }
+                    Err(e) => self.report.send(LiveEvent::Problem(e)),
+                }
+            }
+            Event::Error(e) => self.report.send(LiveEvent::Problem(e)),
+            _ => {}
+        }
+    }
+}

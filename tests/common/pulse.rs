@@ -1,0 +1,84 @@
+//! A real audio server for the tests: `PulseAudio` with a null sink named `virt` whose monitor is
+//! the default source, so that ALSA's default device (what cpal opens) hears, in real time,
+//! whatever `paplay -d virt FILE` plays. The server is started if none runs, and left running
+//! for the next test; tests that use it take turns.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// The microphone of the virtual audio server, held by one test at a time.
+pub struct VirtualMic {
+    _turn: MutexGuard<'static, ()>,
+}
+
+fn ok(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn output(cmd: &mut Command) -> String {
+    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
+/// Starts `PulseAudio` (if none runs) with the `virt` null sink as the default source.
+pub fn virtual_mic() -> VirtualMic {
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    for tool in ["pulseaudio", "pactl", "paplay"] {
+        assert!(
+            ok(Command::new("sh").args(["-c", &format!("command -v {tool}")])),
+            "{tool} is missing: run ./test.sh, or apt-get install pulseaudio pulseaudio-utils libasound2-plugins"
+        );
+    }
+    if !ok(Command::new("pactl").arg("info")) {
+        // As root it warns that it is not meant to run as root, and runs.
+        let _ = ok(Command::new("pulseaudio").args(["-D", "--exit-idle-time=-1"]));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ok(Command::new("pactl").arg("info")) {
+            assert!(Instant::now() < deadline, "PulseAudio did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let sinks = output(Command::new("pactl").args(["list", "short", "sinks"]));
+    if !sinks.lines().any(|l| l.split('\t').nth(1) == Some("virt")) {
+        assert!(
+            ok(Command::new("pactl").args(["load-module", "module-null-sink", "sink_name=virt"])),
+            "the null sink could not be made"
+        );
+    }
+    assert!(ok(Command::new("pactl").args(["set-default-source", "virt.monitor"])), "no default source");
+    // An idle sink is suspended by default, and its monitor then delivers nothing at all; a
+    // microphone delivers sound (or silence) all the time, so the sink is kept running.
+    let modules = output(Command::new("pactl").args(["list", "short", "modules"]));
+    if modules.lines().any(|l| l.contains("module-suspend-on-idle")) {
+        let _ = ok(Command::new("pactl").args(["unload-module", "module-suspend-on-idle"]));
+    }
+    VirtualMic { _turn: turn }
+}
+
+// Playing takes `&self`: only the test holding the turn plays.
+#[allow(clippy::unused_self)]
+impl VirtualMic {
+    /// Plays a file into the microphone at real-time pace; returns once it has been played,
+    /// with the moment it began.
+    pub fn play(&self, file: &Path) -> Instant {
+        let began = Instant::now();
+        assert!(
+            ok(Command::new("paplay").args(["-d", "virt"]).arg(file)),
+            "paplay failed on {}",
+            file.display()
+        );
+        began
+    }
+
+    /// Starts playing a file into the microphone; the caller waits for the child.
+    pub fn start_playing(&self, file: &Path) -> (std::process::Child, Instant) {
+        let child = Command::new("paplay").args(["-d", "virt"]).arg(file).spawn().expect("paplay starts");
+        (child, Instant::now())
+    }
+}
