@@ -65,6 +65,9 @@ pub enum LiveEvent {
 
 /// How often a partial transcript of the utterance in progress is asked for.
 const PARTIAL_EVERY: Duration = Duration::from_secs(1);
+/// Silence after the last word past which no partial is asked for (the utterance's end is near:
+/// the detector closes it after 600 ms).
+const PARTIAL_SILENCE_SECS: f64 = 0.15;
 /// How long capture waits for audio before it looks at the engine's answers again.
 const CAPTURE_WAIT: Duration = Duration::from_millis(20);
 
@@ -210,11 +213,18 @@ impl Reporter {
     }
 }
 
+/// A partial transcript the engine is working on; dropped once its utterance has ended.
+struct Partial {
+    id: JobId,
+    cancel: Arc<AtomicBool>,
+}
+
 /// An utterance the engine is working on.
 #[derive(Debug, Clone, Copy)]
 struct Out {
     start: f64,
     end: f64,
+    asked: Instant,
 }
 
 struct Pipeline {
@@ -223,7 +233,7 @@ struct Pipeline {
     report: Reporter,
     vad: Vad,
     pending: BTreeMap<JobId, Out>,
-    partial: Option<JobId>,
+    partial: Option<Partial>,
     last_partial: Instant,
     heard: u64,
     answered: u64,
@@ -319,16 +329,21 @@ impl Pipeline {
                 return true;
             }
             let end = start + samples.len() as f64 / f64::from(SAMPLE_RATE);
+            // A partial still running would hold the final up behind it: it is stopped.
+            if let Some(p) = &self.partial {
+                p.cancel.store(true, Ordering::Relaxed);
+            }
             let id = JobId::next();
             let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
             let audio = AudioInput::Samples(samples);
             self.engine.send(match self.settings.purpose {
                 Purpose::Commands => Request::MatchCommand { id, model, audio, options },
                 Purpose::Transcribe { .. } | Purpose::Query => {
-                    Request::Transcribe { id, model, audio, options }
+                    Request::Transcribe { id, model, audio, options, cancel: None }
                 }
             });
-            self.pending.insert(id, Out { start, end });
+            tracing::debug!("utterance {start:.2}–{end:.2} s heard; asked the engine");
+            self.pending.insert(id, Out { start, end, asked: Instant::now() });
         }
         false
     }
@@ -344,21 +359,35 @@ impl Pipeline {
         {
             return;
         }
-        let Some(current) = self.vad.current() else { return };
+        // Past the last word, the utterance is about to end: its final is coming, not a partial.
+        if self.vad.trailing_silence_secs() > PARTIAL_SILENCE_SECS {
+            return;
+        }
+        // An utterance's first second says too little to be worth a pass.
+        let Some(current) = self
+            .vad
+            .current()
+            .filter(|c| c.len() as f64 >= PARTIAL_EVERY.as_secs_f64() * f64::from(SAMPLE_RATE))
+        else {
+            return;
+        };
         let id = JobId::next();
-        self.partial = Some(id);
+        tracing::debug!("partial transcript of {:.2} s asked", current.len() as f64 / f64::from(SAMPLE_RATE));
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.partial = Some(Partial { id, cancel: Arc::clone(&cancel) });
         self.last_partial = Instant::now();
         self.engine.send(Request::Transcribe {
             id,
             model: self.settings.model.clone(),
             audio: AudioInput::Samples(current.to_vec()),
             options: self.settings.options.clone(),
+            cancel: Some(cancel),
         });
     }
 
     fn answered(&mut self, event: Event) {
         match event {
-            Event::Transcribed { id, result } if self.partial == Some(id) => {
+            Event::Transcribed { id, result } if self.partial.as_ref().is_some_and(|p| p.id == id) => {
                 self.partial = None;
                 // A partial that lost the race with its utterance's end says nothing new.
                 if let Some(t) = result.ok().filter(|t| !t.text.is_empty() && self.vad.in_speech()) {
@@ -366,8 +395,12 @@ impl Pipeline {
                 }
             }
             Event::Transcribed { id, result } => {
-                let Some(Out { start, end }) = self.pending.remove(&id) else { return };
+                let Some(Out { start, end, asked }) = self.pending.remove(&id) else { return };
                 self.answered += 1;
+                tracing::debug!(
+                    "utterance {start:.2}–{end:.2} s answered after {} ms",
+                    asked.elapsed().as_millis()
+                );
                 match result {
                     Ok(t) if t.text.is_empty() => {}
                     Ok(t) => {
@@ -382,7 +415,7 @@ impl Pipeline {
                 }
             }
             Event::Matched { id, result } => {
-                let Some(Out { start, end }) = self.pending.remove(&id) else { return };
+                let Some(Out { start, end, .. }) = self.pending.remove(&id) else { return };
                 self.answered += 1;
                 match result {
                     Ok((decision, took)) => {

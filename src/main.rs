@@ -774,6 +774,7 @@ fn transcribe(
             model: args.model.clone(),
             audio: AudioInput::File(file.clone()),
             options: args.options(),
+            cancel: None,
         });
         let bar = progress_bar("{msg} {bar:40} {percent}% {elapsed}", 1000);
         bar.set_message(tag.clone());

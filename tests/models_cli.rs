@@ -192,3 +192,27 @@ fn status_says_when_the_gpu_asked_for_does_not_start() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("device: CPU (CUDA did not start:"), "{stdout}");
 }
+
+#[test]
+fn status_shows_each_model_once_on_the_device_its_backend_reports() {
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+        installed(name);
+    }
+    // Asked for a GPU this build cannot start: every model says it runs on the CPU, and
+    // whisper.cpp's own report says why Whisper does.
+    let out = common::crossmodal().env("CROSSMODAL_DEVICE", "cuda").arg("status").output().expect("runs");
+    let (ok, stdout, stderr) = common::split(&out);
+    assert!(ok, "{stderr}");
+    let line = |name: &str| {
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.split_whitespace().next() == Some(name)).collect();
+        assert_eq!(lines.len(), 1, "{name} is not listed once: {stdout}");
+        lines[0].to_owned()
+    };
+    assert!(line("whisper-tiny.en").ends_with("ready on CPU (whisper.cpp found no GPU)"), "{stdout}");
+    assert!(line("minilm").ends_with("ready on CPU"), "{stdout}");
+    assert!(line("efficientnet-lite0").ends_with("ready on CPU"), "{stdout}");
+    // Without asking, a CPU build just says CPU.
+    let out = common::crossmodal().arg("status").output().expect("runs");
+    let (_, stdout, _) = common::split(&out);
+    assert!(stdout.contains("whisper-tiny.en      ready on CPU\n"), "{stdout}");
+}

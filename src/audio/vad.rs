@@ -66,6 +66,14 @@ impl Vad {
         self.current.is_some()
     }
 
+    /// Seconds of silence since the last speech frame of the open utterance (0 outside one).
+    pub fn trailing_silence_secs(&self) -> f64 {
+        if self.current.is_none() {
+            return 0.0;
+        }
+        (self.silence_run * FRAME) as f64 / f64::from(SAMPLE_RATE)
+    }
+
     /// The open utterance so far (for partial transcripts).
     pub fn current(&self) -> Option<&[f32]> {
         self.current.as_deref()

@@ -84,11 +84,13 @@ pub enum Request {
     /// Load every installed model of the default set.
     LoadDefaults,
     /// Transcribe with a Whisper model; answered by `Event::Progress`es, then `Event::Transcribed`.
+    /// Setting `cancel` stops it (without one, `Engine::cancel` does).
     Transcribe {
         id: JobId,
         model: String,
         audio: AudioInput,
         options: speech::Options,
+        cancel: Option<Arc<AtomicBool>>,
     },
     /// Use this command set, with these thresholds, from now on (loads the text encoder if
     /// needed); answered by `Event::CommandsReady` or an `Event::Error`.
@@ -420,7 +422,7 @@ impl Worker {
                     let _ = models.ensure(&place, spec);
                 }
             }
-            Request::Transcribe { id, model, audio, options } => {
+            Request::Transcribe { id, model, audio, options, cancel: own } => {
                 let progress: speech::Progress = {
                     let (reply, notify) = (reply.clone(), Arc::clone(&self.notify));
                     Arc::new(move |fraction| {
@@ -428,11 +430,14 @@ impl Worker {
                         notify();
                     })
                 };
-                let (models, place, cancel) = self.parts();
-                cancel.store(false, Ordering::Relaxed);
+                let (models, place, everyone) = self.parts();
+                let cancel = own.unwrap_or_else(|| {
+                    everyone.store(false, Ordering::Relaxed);
+                    Arc::clone(everyone)
+                });
                 let result = models
                     .whisper(&place, &model)
-                    .and_then(|w| transcribe(w, &audio, &options, cancel, Some(progress)));
+                    .and_then(|w| transcribe(w, &audio, &options, &cancel, Some(progress)));
                 self.answer(reply, Event::Transcribed { id, result });
             }
             Request::SetCommands(set, settings) => {
@@ -533,7 +538,7 @@ fn transcribe(
     progress: Option<speech::Progress>,
 ) -> Result<Transcript, String> {
     let result = match audio {
-        AudioInput::Samples(samples) => whisper.transcribe(samples, options),
+        AudioInput::Samples(samples) => whisper.transcribe_until(samples, options, cancel),
         AudioInput::File(path) => whisper.transcribe_file(path, options, cancel, progress),
     };
     result.map_err(|e| e.to_string())

@@ -70,6 +70,7 @@ impl TranscribePanel {
             model: model.to_owned(),
             audio: AudioInput::File(path.clone()),
             options: options.clone(),
+            cancel: None,
         });
         self.files.push(FileJob { id, path, state: FileState::Waiting });
     }
@@ -120,8 +121,10 @@ impl TranscribePanel {
                 LiveEvent::Partial(text) => self.partial = text,
                 LiveEvent::Line { start, end, text, answered } => {
                     self.partial.clear();
+                    let lag = answered.elapsed();
+                    tracing::debug!("live line shown {} ms after it was heard: {text}", lag.as_millis());
                     self.live_segments.push(Segment::new(start, end, text));
-                    self.live_lag.push(answered.elapsed());
+                    self.live_lag.push(lag);
                 }
                 LiveEvent::Problem(p) => notices.push(format!("recording: {p}")),
                 LiveEvent::Ended { problem, .. } => {

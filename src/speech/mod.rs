@@ -268,8 +268,19 @@ impl Whisper {
 
     /// Transcribes 16 kHz mono samples (up to a few minutes; use `transcribe_file` for more).
     pub fn transcribe(&self, samples: &[f32], options: &Options) -> Result<Transcript, SpeechError> {
+        self.transcribe_until(samples, options, &Arc::new(AtomicBool::new(false)))
+    }
+
+    /// As `transcribe`; setting `cancel` stops it (whisper.cpp checks between steps) with
+    /// `SpeechError::Cancelled`.
+    pub fn transcribe_until(
+        &self,
+        samples: &[f32],
+        options: &Options,
+        cancel: &Arc<AtomicBool>,
+    ) -> Result<Transcript, SpeechError> {
         self.check(options)?;
-        Ok(self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)?.0)
+        Ok(self.run(samples, options, None, cancel, None)?.0)
     }
 
     /// Transcribes, then asks Whisper how likely each phrase `pick` chooses (given the
