@@ -109,15 +109,8 @@ impl TranscribePanel {
         let mut ended = false;
         for event in live.poll() {
             match event {
-                LiveEvent::Opened(name) => {
-                    // A file played as the microphone is named by its file name only.
-                    self.live_name = match name.strip_prefix("file ") {
-                        Some(path) => std::path::Path::new(path)
-                            .file_name()
-                            .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned()),
-                        None => name,
-                    };
-                }
+                // A file played as the microphone was named when recording began.
+                LiveEvent::Opened(name) if self.live_name.is_empty() => self.live_name = name,
                 LiveEvent::Partial(text) => self.partial = text,
                 LiveEvent::Line { start, end, text, answered } => {
                     self.partial.clear();
@@ -134,7 +127,7 @@ impl TranscribePanel {
                     self.partial.clear();
                     ended = true;
                 }
-                LiveEvent::Decided { .. } | LiveEvent::Query(_) => {}
+                LiveEvent::Opened(_) | LiveEvent::Decided { .. } | LiveEvent::Query(_) => {}
             }
         }
         if ended {
@@ -215,7 +208,13 @@ pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
     let live = app.start_live(ctx, Purpose::Transcribe { partials: true }, app.speech_options());
     app.transcribe.stopping = false;
     app.transcribe.shown = Shown::Live;
-    app.transcribe.live_name.clear();
+    // A file played as the microphone is shown by its file name; a device by the name it
+    // opens with.
+    app.transcribe.live_name = app
+        .has_virtual_input()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     app.transcribe.live = Some(live);
 }
 
