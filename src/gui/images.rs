@@ -373,7 +373,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             if app.images.results.is_empty() {
                 ui.weak("No results yet: index some images, then search.");
             }
-            ui.horizontal_wrapped(|ui| {
+            // As many thumbnails a row as the panel is wide; the rows scroll.
+            let gap = ui.spacing().item_spacing.x;
+            let per_row = (((ui.available_width() + gap) / (THUMB + gap)).floor() as usize).max(1);
+            egui::Grid::new("result-grid").spacing([gap, gap]).show(ui, |ui| {
                 for (rank, r) in app.images.results.iter().enumerate() {
                     ui.vertical(|ui| {
                         ui.set_width(THUMB);
@@ -391,8 +394,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                                 ui.add_sized([THUMB, THUMB], egui::Spinner::new());
                             }
                         }
-                        ui.label(format!("{}. {} {:.3}", rank + 1, name_of(&r.path), r.score));
+                        let label = format!("{}. {} {:.3}", rank + 1, name_of(&r.path), r.score);
+                        ui.add(egui::Label::new(label).wrap());
                     });
+                    if (rank + 1) % per_row == 0 {
+                        ui.end_row();
+                    }
                 }
             });
         });
