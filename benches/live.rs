@@ -16,10 +16,8 @@ mod common;
 #[path = "record.rs"]
 mod record;
 
-use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A clip's last loud frame, in seconds from its start.
 fn speech_end(samples: &[f32]) -> f64 {
@@ -28,18 +26,6 @@ fn speech_end(samples: &[f32]) -> f64 {
     let loudest = levels.iter().copied().fold(0.0f32, f32::max);
     let last = levels.iter().rposition(|&l| l > loudest * 10f32.powf(-35.0 / 20.0)).unwrap_or(0);
     ((last + 1) * frame) as f64 / 16_000.0
-}
-
-fn lines(read: impl std::io::Read + Send + 'static) -> Receiver<(Instant, String)> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(read).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -58,8 +44,8 @@ fn latencies(mic: &common::pulse::VirtualMic, args: &[&str], clips: &[common::Cl
         .stderr(Stdio::piped())
         .spawn()
         .expect("listen starts");
-    let stdout = lines(child.stdout.take().expect("stdout"));
-    let stderr = lines(child.stderr.take().expect("stderr"));
+    let stdout = common::lines(child.stdout.take().expect("stdout"));
+    let stderr = common::lines(child.stderr.take().expect("stderr"));
     while let Ok((_, line)) = stderr.recv_timeout(Duration::from_mins(1)) {
         if line.contains("listening to") {
             break;

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// A running `crossmodal` with its output lines, each with the moment it was read.
@@ -14,18 +13,6 @@ struct Running {
     child: Child,
     stdout: Receiver<(Instant, String)>,
     stderr: Receiver<(Instant, String)>,
-}
-
-fn lines(read: impl std::io::Read + Send + 'static) -> Receiver<(Instant, String)> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(read).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl Running {
@@ -37,8 +24,8 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starts");
-        let stdout = lines(child.stdout.take().expect("stdout"));
-        let stderr = lines(child.stderr.take().expect("stderr"));
+        let stdout = common::lines(child.stdout.take().expect("stdout"));
+        let stderr = common::lines(child.stderr.take().expect("stderr"));
         Self { child, stdout, stderr }
     }
 

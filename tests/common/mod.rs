@@ -174,6 +174,22 @@ pub fn says(transcript: &str, reference: &str) -> bool {
     errors * 4 <= words
 }
 
+/// The lines a child process writes, each with the moment it was read.
+pub fn lines(
+    read: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<(std::time::Instant, String)> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(read).lines().map_while(Result::ok) {
+            if tx.send((std::time::Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Runs a command, sampling its resident memory; returns its output and peak RSS in bytes.
 pub fn run_measuring_rss(cmd: &mut Command) -> (Output, u64) {
     let child =
