@@ -169,11 +169,6 @@ impl Live {
             Err(RecvTimeoutError::Disconnected) => Err(Gone),
         }
     }
-
-    /// Waits for the next event; `None` once the pipeline has ended and everything was read.
-    pub fn recv(&self) -> Option<LiveEvent> {
-        self.events.recv().ok()
-    }
 }
 
 impl Drop for Live {

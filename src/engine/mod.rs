@@ -483,7 +483,7 @@ impl Worker {
                 }
             }
             Request::SearchImages { id, gallery, query, top, encoder } => {
-                let result = self.search(&gallery, &query, top, encoder);
+                let result = self.search(&gallery, query, top, encoder);
                 self.answer(reply, Event::Found { id, result });
             }
             Request::Captions { images, captions, encoder } => {
@@ -507,15 +507,16 @@ impl Worker {
     fn search(
         &mut self,
         gallery: &std::path::Path,
-        query: &ImageQuery,
+        mut query: ImageQuery,
         top: usize,
         encoder: EncoderChoice,
     ) -> Result<Found, String> {
         let (models, place, cancel) = self.parts();
-        let heard = match &query.audio {
+        // The recording is handed to Whisper, not copied: only its transcript is searched for.
+        let heard = match query.audio.take() {
             Some(samples) => {
                 let whisper = models.whisper(&place, model_store::catalogue::DEFAULT_WHISPER)?;
-                let audio = AudioInput::Samples(samples.clone());
+                let audio = AudioInput::Samples(samples);
                 let t = transcribe(whisper, &audio, &speech::Options::default(), cancel, None)?;
                 if t.text.is_empty() {
                     return Err("no speech was heard".into());
@@ -525,7 +526,7 @@ impl Worker {
             None => None,
         };
         let space = models.image_space(&place, encoder)?;
-        images::search(&space, gallery, query, heard, top)
+        images::search(&space, gallery, &query, heard, top)
     }
 }
 
