@@ -4,7 +4,7 @@
 # cargo test, cargo fmt --check and cargo clippy.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
-need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins
+need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins xterm xdotool
 need_rust
 cd "$CROSSMODAL_ROOT"
 
@@ -13,6 +13,10 @@ fetch_eval=../shared/eval/fetch-public.sh
 [ -x "$fetch_eval" ] || fetch_eval=scripts/eval/fetch-public.sh
 CROSSMODAL_EVAL=$(bash "$fetch_eval" "${CROSSMODAL_EVAL:-$HOME/.cache/crossmodal-eval}" | tail -n 1)
 export CROSSMODAL_EVAL
+# The same set in noise (pink and babble, 10 and 5 dB): numpy mixes it, deterministically.
+python3 -c 'import numpy' 2> /dev/null || python3 -m pip install --quiet numpy \
+    || python3 -m pip install --quiet --break-system-packages numpy
+python3 scripts/eval/make-noisy.py "$CROSSMODAL_EVAL" > /dev/null
 
 cargo build --locked --bin crossmodal
 bin="${CARGO_TARGET_DIR:-target}/debug/crossmodal"

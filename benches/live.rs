@@ -37,7 +37,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// end of its speech to the last line `listen` printed for it.
 fn latencies(mic: &common::pulse::VirtualMic, args: &[&str], clips: &[common::Clip]) -> Vec<(String, f64)> {
     let config = tempfile::tempdir().expect("temp");
-    let mut child = common::crossmodal()
+    // Another build (`$CROSSMODAL_BENCH_BIN`, e.g. the last release) runs side by side with this one.
+    let mut child = std::env::var_os("CROSSMODAL_BENCH_BIN")
+        .map_or_else(common::crossmodal, std::process::Command::new)
         .args(args)
         .env("CROSSMODAL_CONFIG", config.path())
         .stdout(Stdio::piped())

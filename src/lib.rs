@@ -4,9 +4,11 @@
 
 pub mod audio;
 pub mod commands;
+pub mod dictate;
 pub mod engine;
 pub mod gallery;
 pub mod gui;
+pub mod hotkey;
 pub mod live;
 pub mod media;
 pub mod model_store;

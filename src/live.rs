@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::audio::capture::{Capture, Captured, InputSource};
-use crate::audio::vad::{Vad, VadEvent};
+use crate::audio::vad::{self, Vad, VadEvent};
 use crate::audio::{Recorder, SAMPLE_RATE};
 use crate::commands::Decision;
 use crate::engine::{AudioInput, Connection, Event, JobId, Notify, Request};
@@ -41,6 +41,8 @@ pub struct Settings {
     pub options: speech::Options,
     /// Also keep every sample heard in this WAV file.
     pub record: Option<PathBuf>,
+    /// Open the source but do not listen until `Live::resume`.
+    pub paused: bool,
 }
 
 /// What the pipeline reports, in the order it happens.
@@ -68,12 +70,33 @@ const PARTIAL_EVERY: Duration = Duration::from_secs(1);
 /// Silence after the last word past which no partial is asked for (the utterance's end is near:
 /// the detector closes it after 600 ms).
 const PARTIAL_SILENCE_SECS: f64 = 0.15;
+/// Silence after the last word at which the utterance is sent to the engine as if it had ended
+/// (its samples are then exactly those it will have when it closes): if no word follows, that
+/// answer is the final one, ready when the detector closes the utterance or sooner.
+const AHEAD_SILENCE_SECS: f64 = vad::KEPT_TAIL_SECS;
+/// Silence after the last word past which an answer in hand closes the utterance without
+/// waiting for the rest of the detector's hangover (600 ms). A line is committed this early
+/// whatever it says (a pause this long ends a phrase); a command only when `commits_early`.
+pub const COMMIT_SILENCE_SECS: f64 = 0.3;
+/// How closely the transcript must spell the accepted command's phrase for it to be committed
+/// before the hangover ends: the words so far must be the whole command, not its beginning.
+const EARLY_FORM: f32 = 0.8;
+
+/// Whether a decision made at a pause is final: the command was accepted and the transcript
+/// already reads as its phrase ("go somewhere" before the pause in "go somewhere … and do
+/// something" does not; `tests/commands.rs` checks the public clips' pauses).
+pub fn commits_early(decision: &Decision) -> bool {
+    decision.command.is_some() && decision.scores.first().is_some_and(|s| s.form >= EARLY_FORM)
+}
+/// Audio from before `Live::resume` that is listened to (the first word's start).
+const PAUSE_PRE_ROLL_SECS: f64 = 0.3;
 /// How long capture waits for audio before it looks at the engine's answers again.
 const CAPTURE_WAIT: Duration = Duration::from_millis(20);
 
 /// A running pipeline. Dropping it stops listening without waiting for answers still out.
 pub struct Live {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     abandon: Arc<AtomicBool>,
     level: Arc<AtomicU32>,
     speaking: Arc<AtomicBool>,
@@ -84,6 +107,7 @@ pub struct Live {
 /// What the pipeline's thread shares with its handle.
 struct Shared {
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     abandon: Arc<AtomicBool>,
     level: Arc<AtomicU32>,
     speaking: Arc<AtomicBool>,
@@ -95,6 +119,7 @@ impl Live {
     pub fn start(engine: Connection, settings: Settings, notify: &Notify) -> Self {
         let shared = Shared {
             stop: Arc::default(),
+            paused: Arc::new(AtomicBool::new(settings.paused)),
             abandon: Arc::default(),
             level: Arc::default(),
             speaking: Arc::default(),
@@ -102,6 +127,7 @@ impl Live {
         let (tx, events) = mpsc::channel();
         let mut handle = Self {
             stop: Arc::clone(&shared.stop),
+            paused: Arc::clone(&shared.paused),
             abandon: Arc::clone(&shared.abandon),
             level: Arc::clone(&shared.level),
             speaking: Arc::clone(&shared.speaking),
@@ -138,6 +164,18 @@ impl Live {
     /// Stops listening: the utterance in progress is closed and answered, then `Ended` comes.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Pauses: the utterance in progress is closed and answered; the microphone stays open but
+    /// what it hears is not listened to (push-to-talk between presses).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Listens again after `pause`, from `PAUSE_PRE_ROLL` before now: a microphone that is
+    /// already open loses no word spoken the moment listening resumes.
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Relaxed);
     }
 
     /// Something that stops this pipeline from elsewhere (a Ctrl+C handler).
@@ -222,12 +260,24 @@ struct Out {
     asked: Instant,
 }
 
+/// The open utterance, sent ahead as if it had ended (its speaker paused).
+struct Ahead {
+    id: JobId,
+    /// Its length: the utterance is the same one if it closes with as many samples.
+    len: usize,
+    cancel: Arc<AtomicBool>,
+    asked: Instant,
+    /// The engine's answer, once it came.
+    answer: Option<Event>,
+}
+
 struct Pipeline {
     engine: Connection,
     settings: Settings,
     report: Reporter,
     vad: Vad,
     pending: BTreeMap<JobId, Out>,
+    ahead: Option<Ahead>,
     partial: Option<Partial>,
     last_partial: Instant,
     heard: u64,
@@ -242,6 +292,7 @@ impl Pipeline {
             report,
             vad: Vad::new(),
             pending: BTreeMap::new(),
+            ahead: None,
             partial: None,
             last_partial: Instant::now(),
             heard: 0,
@@ -267,13 +318,33 @@ impl Pipeline {
         shared: &Shared,
     ) -> Result<(), String> {
         let mut ended = false;
+        // While paused: the latest audio, for the pre-roll when listening resumes.
+        let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::new();
+        let pre_roll = (PAUSE_PRE_ROLL_SECS * f64::from(SAMPLE_RATE)) as usize;
+        let mut was_paused = shared.paused.load(Ordering::Relaxed);
         loop {
             if !ended {
-                let heard = if shared.stop.load(Ordering::Relaxed) {
+                let paused = shared.paused.load(Ordering::Relaxed);
+                let mut heard = Vec::new();
+                if paused && !was_paused {
+                    heard = self.vad.finish();
+                }
+                if !paused && was_paused {
+                    let before: Vec<f32> = recent.drain(..).collect();
+                    heard = self.vad.push(&before);
+                }
+                was_paused = paused;
+                heard.extend(if shared.stop.load(Ordering::Relaxed) {
                     ended = true;
                     self.vad.finish()
                 } else {
                     match capture.next(CAPTURE_WAIT).map_err(|e| e.to_string())? {
+                        Captured::Audio(samples) if paused => {
+                            recent.extend(samples);
+                            let extra = recent.len().saturating_sub(pre_roll);
+                            recent.drain(..extra);
+                            Vec::new()
+                        }
                         Captured::Audio(samples) => {
                             if let Some(r) = recorder.as_deref_mut() {
                                 r.write(&samples).map_err(|e| e.to_string())?;
@@ -286,15 +357,16 @@ impl Pipeline {
                             self.vad.finish()
                         }
                     }
-                };
+                });
                 shared.level.store(capture.level().to_bits(), Ordering::Relaxed);
                 shared.speaking.store(self.vad.in_speech(), Ordering::Relaxed);
                 if self.utterances(heard) {
                     return Ok(());
                 }
+                self.send_ahead();
                 self.ask_partial(ended);
             }
-            let waiting = !self.pending.is_empty() || self.partial.is_some();
+            let waiting = !self.pending.is_empty() || self.partial.is_some() || self.ahead.is_some();
             if ended && (!waiting || shared.abandon.load(Ordering::Relaxed)) {
                 return Ok(());
             }
@@ -310,6 +382,9 @@ impl Pipeline {
             };
             for event in answers {
                 self.answered(event);
+            }
+            if self.commit_early() {
+                return Ok(());
             }
         }
     }
@@ -328,11 +403,26 @@ impl Pipeline {
             if let Some(p) = &self.partial {
                 p.cancel.store(true, Ordering::Relaxed);
             }
+            if let Some(ahead) = self.ahead.take() {
+                if ahead.len == samples.len() {
+                    // Nothing was said after the pause: the answer sent ahead is this one's.
+                    let out = Out { start, end, asked: ahead.asked };
+                    tracing::debug!("utterance {start:.2}–{end:.2} s heard; its answer was asked ahead");
+                    match ahead.answer {
+                        Some(answer) => self.report(out, answer),
+                        None => {
+                            self.pending.insert(ahead.id, out);
+                        }
+                    }
+                    continue;
+                }
+                ahead.cancel.store(true, Ordering::Relaxed);
+            }
             let id = JobId::next();
             let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
             let audio = AudioInput::Samples(samples);
             self.engine.send(match self.settings.purpose {
-                Purpose::Commands => Request::MatchCommand { id, model, audio, options },
+                Purpose::Commands => Request::MatchCommand { id, model, audio, options, cancel: None },
                 Purpose::Transcribe { .. } | Purpose::Query => {
                     Request::Transcribe { id, model, audio, options, cancel: None }
                 }
@@ -343,12 +433,67 @@ impl Pipeline {
         false
     }
 
+    /// Once the speaker pauses, sends the utterance ahead as if it had ended; drops what was
+    /// sent ahead when they go on speaking.
+    fn send_ahead(&mut self) {
+        let closing = self.vad.closing().map(<[f32]>::len);
+        if let Some(ahead) = &self.ahead
+            && closing != Some(ahead.len)
+        {
+            ahead.cancel.store(true, Ordering::Relaxed);
+            self.ahead = None;
+        }
+        let Some(len) = closing else { return };
+        if self.ahead.is_some()
+            || self.settings.purpose == Purpose::Query
+            || self.vad.trailing_silence_secs() < AHEAD_SILENCE_SECS
+        {
+            return;
+        }
+        let Some(samples) = self.vad.closing().map(<[f32]>::to_vec) else { return };
+        // The partial would only delay this, the better answer.
+        if let Some(p) = self.partial.take() {
+            p.cancel.store(true, Ordering::Relaxed);
+        }
+        let id = JobId::next();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
+        let audio = AudioInput::Samples(samples);
+        let c = Some(Arc::clone(&cancel));
+        self.engine.send(match self.settings.purpose {
+            Purpose::Commands => Request::MatchCommand { id, model, audio, options, cancel: c },
+            Purpose::Transcribe { .. } | Purpose::Query => {
+                Request::Transcribe { id, model, audio, options, cancel: c }
+            }
+        });
+        tracing::debug!("utterance of {:.2} s paused: asked ahead", len as f64 / f64::from(SAMPLE_RATE));
+        self.ahead = Some(Ahead { id, len, cancel, asked: Instant::now(), answer: None });
+    }
+
+    /// Closes the open utterance without the rest of the hangover when its answer is in hand
+    /// and the pause is long enough; true when listening is done.
+    fn commit_early(&mut self) -> bool {
+        let Some(Ahead { answer: Some(answer), .. }) = &self.ahead else { return false };
+        let accepted = match answer {
+            Event::Matched { result: Ok((decision, _)), .. } => commits_early(decision),
+            Event::Transcribed { result, .. } => result.is_ok(),
+            _ => false,
+        };
+        if !accepted || self.vad.trailing_silence_secs() < COMMIT_SILENCE_SECS {
+            return false;
+        }
+        tracing::debug!("committed after {:.2} s of silence", self.vad.trailing_silence_secs());
+        let closed: Vec<VadEvent> = self.vad.close().into_iter().collect();
+        self.utterances(closed)
+    }
+
     /// A partial transcript of the utterance in progress, only while nothing final waits, so
     /// finals are never held up behind one.
     fn ask_partial(&mut self, ended: bool) {
         if !matches!(self.settings.purpose, Purpose::Transcribe { partials: true })
             || ended
             || self.partial.is_some()
+            || self.ahead.is_some()
             || !self.pending.is_empty()
             || self.last_partial.elapsed() < PARTIAL_EVERY
         {
@@ -389,37 +534,38 @@ impl Pipeline {
                     self.report.send(LiveEvent::Partial(t.text));
                 }
             }
-            Event::Transcribed { id, result } => {
-                let Some(Out { start, end, asked }) = self.pending.remove(&id) else { return };
-                self.answered += 1;
-                tracing::debug!(
-                    "utterance {start:.2}–{end:.2} s answered after {} ms",
-                    asked.elapsed().as_millis()
-                );
-                match result {
-                    Ok(t) if t.text.is_empty() => {}
-                    Ok(t) => {
-                        self.report.send(LiveEvent::Line {
-                            start,
-                            end,
-                            text: t.text,
-                            answered: Instant::now(),
-                        });
-                    }
-                    Err(e) => self.report.send(LiveEvent::Problem(e)),
+            Event::Transcribed { id, .. } | Event::Matched { id, .. }
+                if self.ahead.as_ref().is_some_and(|a| a.id == id) =>
+            {
+                if let Some(ahead) = self.ahead.as_mut() {
+                    ahead.answer = Some(event);
                 }
             }
-            Event::Matched { id, result } => {
-                let Some(Out { start, end, .. }) = self.pending.remove(&id) else { return };
-                self.answered += 1;
-                match result {
-                    Ok((decision, took)) => {
-                        self.report.send(LiveEvent::Decided { start, end, decision, took });
-                    }
-                    Err(e) => self.report.send(LiveEvent::Problem(e)),
+            Event::Transcribed { id, .. } | Event::Matched { id, .. } => {
+                if let Some(out) = self.pending.remove(&id) {
+                    self.report(out, event);
                 }
             }
             Event::Error(e) => self.report.send(LiveEvent::Problem(e)),
+            _ => {}
+        }
+    }
+
+    /// Reports the engine's answer for an utterance.
+    fn report(&mut self, Out { start, end, asked }: Out, answer: Event) {
+        self.answered += 1;
+        tracing::debug!("utterance {start:.2}–{end:.2} s answered after {} ms", asked.elapsed().as_millis());
+        match answer {
+            Event::Transcribed { result: Ok(t), .. } if t.text.is_empty() => {}
+            Event::Transcribed { result: Ok(t), .. } => {
+                self.report.send(LiveEvent::Line { start, end, text: t.text, answered: Instant::now() });
+            }
+            Event::Matched { result: Ok((decision, took)), .. } => {
+                self.report.send(LiveEvent::Decided { start, end, decision, took });
+            }
+            Event::Transcribed { result: Err(e), .. } | Event::Matched { result: Err(e), .. } => {
+                self.report.send(LiveEvent::Problem(e));
+            }
             _ => {}
         }
     }

@@ -96,6 +96,30 @@ enum Command {
         #[command(flatten)]
         speech: SpeechArgs,
     },
+    /// Push-to-talk: while a global shortcut is held, listen; type what is said into the window
+    /// that has the focus, or (with --commands) fire the command it matches. X11.
+    Dictate {
+        /// The shortcut: modifiers and a key, e.g. ctrl+alt+space, super+f9.
+        #[arg(long, default_value = crossmodal::hotkey::DEFAULT)]
+        key: String,
+        /// Press once to start listening and again to stop, instead of holding the keys.
+        #[arg(long)]
+        toggle: bool,
+        /// Input device name (see `crossmodal devices`); the default device otherwise.
+        #[arg(long)]
+        device: Option<String>,
+        /// Match what is said against these voice commands (TOML) instead of typing it.
+        #[arg(long)]
+        commands: Option<PathBuf>,
+        /// With --commands: say what each action would do instead of doing it.
+        #[arg(long, requires = "commands")]
+        dry_run: bool,
+        /// One JSON object per event: {"listening"}, {"typed", "ms"} (after the keys came up), …
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        speech: SpeechArgs,
+    },
     /// List audio input devices.
     Devices,
     /// Index folders of images into a gallery (only what changed is read again).
@@ -297,6 +321,13 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             let output = ListenOutput { json, partial, dry_run };
             listen(store, source, record, output, commands, &speech)
         }
+        Some(Command::Dictate { key, toggle, device, commands, dry_run, json, speech }) => {
+            let shortcut: crossmodal::hotkey::Shortcut = key.parse()?;
+            let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
+            let output = ListenOutput { json, partial: false, dry_run };
+            let source = microphone(device.as_deref(), false);
+            dictate(store, shortcut, toggle, source, output, commands, &speech)
+        }
         Some(Command::Index { dirs, gallery, reindex, encoder }) => {
             index(store, dirs, gallery, reindex, encoder)
         }
@@ -479,6 +510,7 @@ fn say_query(engine: &Engine, source: InputSource) -> anyhow::Result<Vec<f32>> {
         model: model_store::catalogue::DEFAULT_WHISPER.to_owned(),
         options: speech::Options::default(),
         record: None,
+        paused: false,
     };
     let live = Live::start(engine.connect(), settings, &unwatched());
     eprintln!("say what to find ({} s)…", SAY_WITHIN.as_secs());
@@ -575,6 +607,7 @@ fn match_commands(
             model: args.model.clone(),
             audio: AudioInput::File(file.clone()),
             options: args.options(),
+            cancel: None,
         });
         let result = engine.wait_for(|e| match e {
             Event::Matched { id: i, result } if i == id => Some(result),
@@ -818,6 +851,86 @@ fn transcribe(
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// Push-to-talk until Ctrl+C.
+fn dictate(
+    store: ModelStore,
+    shortcut: crossmodal::hotkey::Shortcut,
+    toggle: bool,
+    source: InputSource,
+    output: ListenOutput,
+    mut commands: Option<WatchedCommands>,
+    args: &SpeechArgs,
+) -> anyhow::Result<ExitCode> {
+    use crossmodal::dictate::{Mode, PttEvent, PushToTalk};
+    model_store::spec(&args.model)?;
+    let engine = Engine::start(store, unwatched());
+    if let Some(c) = &commands {
+        set_commands(&engine, c.set().clone())?;
+        eprintln!("{} commands from {}", c.set().len(), c.path().display());
+    }
+    // The model is loaded now, not when the keys first go down.
+    engine.send(Request::Load(args.model.clone()));
+    let mode = if commands.is_some() { Mode::Commands } else { Mode::Dictate };
+    let live = crossmodal::live::Settings {
+        source,
+        purpose: Purpose::Transcribe { partials: false },
+        model: args.model.clone(),
+        options: args.options(),
+        record: None,
+        paused: false,
+    };
+    let settings = crossmodal::dictate::Settings { shortcut, toggle, mode, live };
+    let mut ptt = PushToTalk::start(engine.connect(), settings, &unwatched())?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
+        eprintln!("warning: Ctrl+C will not stop cleanly: {e}");
+    }
+    let how = if toggle { "press" } else { "hold" };
+    let what = if commands.is_some() { "say a command" } else { "dictate into the focused window" };
+    eprintln!("{how} {} to {what} (Ctrl+C quits)", ptt.shortcut());
+    if output.json {
+        println!("{}", serde_json::json!({ "ready": ptt.shortcut().to_string() }));
+    }
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    let mut looked = std::time::Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(watched) = commands.as_mut().filter(|_| looked.elapsed() > Duration::from_millis(500)) {
+            looked = std::time::Instant::now();
+            match watched.reload_if_changed() {
+                Some(Ok(set)) => {
+                    eprintln!("reloaded {} ({} commands)", set.origin, set.len());
+                    set_commands(&engine, set.clone())?;
+                }
+                Some(Err(e)) => eprintln!("error: {e} (still using the previous commands)"),
+                None => {}
+            }
+        }
+        for event in ptt.poll() {
+            match event {
+                PttEvent::Listening if output.json => {
+                    println!("{}", serde_json::json!({ "listening": true }))
+                }
+                PttEvent::Listening => eprintln!("● listening…"),
+                PttEvent::Stopped if output.json => println!("{}", serde_json::json!({ "listening": false })),
+                PttEvent::Stopped => eprintln!("○ stopped"),
+                PttEvent::Typed { text, after_release } if output.json => {
+                    println!("{}", serde_json::json!({ "typed": text, "ms": ms(after_release) }));
+                }
+                PttEvent::Typed { text, .. } => eprintln!("typed: {text}"),
+                PttEvent::Decided { decision, took, .. } => {
+                    if let Some(c) = commands.as_ref().filter(|_| !decision.transcript.is_empty()) {
+                        act(&decision, c.set(), 0.0, took, output);
+                    }
+                }
+                PttEvent::Problem(e) => eprintln!("error: {e}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// How `listen` prints.
 #[derive(Clone, Copy)]
 struct ListenOutput {
@@ -897,6 +1010,7 @@ fn listen(
         model: args.model.clone(),
         options: args.options(),
         record,
+        paused: false,
     };
     let live = Live::start(engine.connect(), settings, &unwatched());
     // Ctrl+C stops listening cleanly: the last utterance is answered and `--record` gets its

@@ -17,6 +17,10 @@ const START_FRAMES: usize = 3;
 const HANGOVER_FRAMES: usize = 20;
 /// Audio kept from before the start, so the first consonant is not cut (300 ms).
 const PRE_ROLL_FRAMES: usize = 10;
+/// Silence kept at an utterance's end (150 ms); the rest of the hangover is dropped.
+const KEPT_TAIL_FRAMES: usize = PRE_ROLL_FRAMES / 2;
+/// Seconds of silence an utterance keeps at its end.
+pub const KEPT_TAIL_SECS: f64 = (KEPT_TAIL_FRAMES * FRAME) as f64 / SAMPLE_RATE as f64;
 /// An utterance is cut here even if the speaker does not pause (Whisper's window is 30 s).
 const MAX_UTTERANCE_SECS: usize = 28;
 
@@ -79,6 +83,30 @@ impl Vad {
         self.current.as_deref()
     }
 
+    /// The open utterance as it would be if it closed now: the samples `close` would give. Its
+    /// length changes only when more speech is heard (further silence is not kept).
+    pub fn closing(&self) -> Option<&[f32]> {
+        let cur = self.current.as_deref()?;
+        Some(&cur[..cur.len() - self.dropped_tail()])
+    }
+
+    /// Closes the open utterance now, as the hangover would, without waiting for the rest of
+    /// it (the caller knows the utterance is over).
+    pub fn close(&mut self) -> Option<VadEvent> {
+        let dropped = self.dropped_tail();
+        let mut samples = self.current.take()?;
+        samples.truncate(samples.len() - dropped);
+        self.speech_run = 0;
+        self.silence_run = 0;
+        Some(VadEvent::Utterance { samples, start: self.current_start })
+    }
+
+    /// Samples of trailing silence an utterance closed now would drop.
+    fn dropped_tail(&self) -> usize {
+        let len = self.current.as_ref().map_or(0, Vec::len);
+        (self.silence_run.saturating_sub(KEPT_TAIL_FRAMES) * FRAME).min(len)
+    }
+
     /// Feeds samples; returns what happened in them.
     pub fn push(&mut self, samples: &[f32]) -> Vec<VadEvent> {
         self.partial.extend_from_slice(samples);
@@ -119,13 +147,7 @@ impl Vad {
             self.silence_run = if speech { 0 } else { self.silence_run + 1 };
             let too_long = cur.len() >= MAX_UTTERANCE_SECS * SAMPLE_RATE as usize;
             if self.silence_run >= HANGOVER_FRAMES || too_long {
-                let mut samples = self.current.take().unwrap_or_default();
-                // Keep a little of the trailing silence; drop the rest of the hangover.
-                let trailing = (self.silence_run.saturating_sub(PRE_ROLL_FRAMES / 2)) * FRAME;
-                samples.truncate(samples.len().saturating_sub(trailing));
-                events.push(VadEvent::Utterance { samples, start: self.current_start });
-                self.speech_run = 0;
-                self.silence_run = 0;
+                events.extend(self.close());
             }
             return;
         }
@@ -207,5 +229,37 @@ mod tests {
         assert!((utterances[1].0 - 3.0).abs() < 0.35, "{utterances:?}");
         // Each holds its burst plus pre-roll and a little tail, not the whole hangover.
         assert!(utterances[0].1 > 12_800 && utterances[0].1 < 12_800 + 16_000, "{utterances:?}");
+    }
+
+    #[test]
+    fn closing_early_gives_the_samples_the_hangover_would() {
+        let mut audio = vec![0.0; 16_000];
+        audio.extend(tone(0.8, 0.3));
+        let pause = vec![0.0; 16_000];
+        let mut early = Vad::new();
+        early.push(&audio);
+        let mut late = Vad::new();
+        late.push(&audio);
+        // 300 ms into the pause: what closing now would give stays put as silence goes on.
+        early.push(&pause[..4800]);
+        let closing = early.closing().expect("open").to_vec();
+        early.push(&pause[4800..6400]);
+        assert_eq!(early.closing().map(<[f32]>::len), Some(closing.len()));
+        let Some(VadEvent::Utterance { samples, start }) = early.close() else { panic!("closes") };
+        assert_eq!(samples, closing);
+        assert!(!early.in_speech());
+        // The hangover closes the same utterance with the same samples.
+        let events = late.push(&pause);
+        let Some(VadEvent::Utterance { samples: by_hangover, start: at }) = events.into_iter().last() else {
+            panic!("the hangover closes it")
+        };
+        assert_eq!((by_hangover, at), (samples, start));
+        // More speech makes it longer.
+        let mut resumed = Vad::new();
+        resumed.push(&audio);
+        resumed.push(&pause[..4800]);
+        let before = resumed.closing().map(<[f32]>::len);
+        resumed.push(&tone(0.2, 0.3));
+        assert!(resumed.closing().map(<[f32]>::len) > before);
     }
 }

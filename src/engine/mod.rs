@@ -95,12 +95,14 @@ pub enum Request {
     /// Use this command set, with these thresholds, from now on (loads the text encoder if
     /// needed); answered by `Event::CommandsReady` or an `Event::Error`.
     SetCommands(CommandSet, matcher::Settings),
-    /// Decide which command an utterance meant; answered by `Event::Matched`.
+    /// Decide which command an utterance meant; answered by `Event::Matched`. Setting `cancel`
+    /// stops it (answered with an error).
     MatchCommand {
         id: JobId,
         model: String,
         audio: AudioInput,
         options: speech::Options,
+        cancel: Option<Arc<AtomicBool>>,
     },
     /// Install a model from the hub or the mirror (on a thread of its own); answered by
     /// `Event::Fetching` lines and the model's new status.
@@ -454,13 +456,15 @@ impl Worker {
                 };
                 self.answer(reply, event);
             }
-            Request::MatchCommand { id, model, audio, options } => {
+            Request::MatchCommand { id, model, audio, options, cancel } => {
                 let (models, place, _) = self.parts();
+                let cancel = cancel.unwrap_or_default();
                 let result = models.for_commands(&place, &model).and_then(|(whisper, encoder, matcher)| {
                     let samples = samples_of(&audio)?;
                     let start = std::time::Instant::now();
-                    let decision =
-                        matcher.recognise(whisper, encoder, &samples, &options).map_err(|e| e.to_string())?;
+                    let decision = matcher
+                        .recognise(whisper, encoder, &samples, &options, &cancel)
+                        .map_err(|e| e.to_string())?;
                     Ok((decision, start.elapsed()))
                 });
                 self.answer(reply, Event::Matched { id, result });

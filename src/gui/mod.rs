@@ -158,6 +158,7 @@ impl CrossmodalApp {
             model: self.settings.model.clone(),
             options,
             record: None,
+            paused: false,
         };
         let repaint = ctx.clone();
         Live::start(

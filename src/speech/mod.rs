@@ -292,11 +292,11 @@ impl Whisper {
         &self,
         samples: &[f32],
         options: &Options,
+        cancel: &Arc<AtomicBool>,
         pick: impl FnOnce(&Transcript) -> Vec<String>,
     ) -> Result<(Transcript, Vec<f32>), SpeechError> {
         self.check(options)?;
-        let (transcript, state) =
-            self.run(samples, options, None, &Arc::new(AtomicBool::new(false)), None)?;
+        let (transcript, state) = self.run(samples, options, None, cancel, None)?;
         let Some(mut state) = state else { return Ok((transcript, Vec::new())) };
         let phrases = pick(&transcript);
         let scores = self.phrase_scores(&mut state, &phrases, &transcript.text, options)?;

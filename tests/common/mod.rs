@@ -85,6 +85,7 @@ pub fn flip_byte(path: &Path) {
 }
 
 /// One clip of the public speech set.
+#[derive(Debug, Clone)]
 pub struct Clip {
     pub path: PathBuf,
     pub text: String,
@@ -110,6 +111,35 @@ pub fn speech_clips() -> Vec<Clip> {
             path: dir.join(c["file"].as_str().expect("file")),
             text: c["text"].as_str().expect("text").to_owned(),
             kind: c["kind"].as_str().expect("kind").to_owned(),
+        })
+        .collect()
+}
+
+/// The public speech clips in noise (`scripts/eval/make-noisy.py`, which `./test.sh` runs):
+/// (condition such as `babble-5dB`, clip), in the manifest's order.
+pub fn noisy_clips() -> Vec<(String, Clip)> {
+    let dir = eval_dir().join("noisy");
+    let manifest = dir.join("manifest.json");
+    assert!(
+        manifest.is_file(),
+        "the noisy set is not in {}: run ./test.sh (or scripts/eval/make-noisy.py {})",
+        dir.display(),
+        eval_dir().display()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).expect("manifest")).expect("JSON");
+    manifest["speech"]
+        .as_array()
+        .expect("speech list")
+        .iter()
+        .map(|c| {
+            let condition = format!("{}-{}dB", c["noise"].as_str().expect("noise"), c["snr_db"]);
+            let clip = Clip {
+                path: dir.join(c["file"].as_str().expect("file")),
+                text: c["text"].as_str().expect("text").to_owned(),
+                kind: c["kind"].as_str().expect("kind").to_owned(),
+            };
+            (condition, clip)
         })
         .collect()
 }

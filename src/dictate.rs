@@ -1,0 +1,163 @@
+//! Push-to-talk: while a global shortcut is held (or from one press to the next, when it
+//! toggles) the microphone is heard through the live pipeline. What is said is typed into the
+//! window that has the focus (dictation), or matched against the command set (commands).
+//! `crossmodal dictate` and the window's Listen panel both run it.
+
+use std::time::{Duration, Instant};
+
+use crate::commands::Decision;
+use crate::engine::{Connection, Notify};
+use crate::hotkey::{Hotkey, KeyEvent, Shortcut, ShortcutError};
+use crate::live::{Live, LiveEvent, Purpose};
+
+/// What is done with what is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Mode {
+    /// Typed into the focused window.
+    #[default]
+    Dictate,
+    /// Matched against the engine's command set.
+    Commands,
+}
+
+/// How push-to-talk works.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub shortcut: Shortcut,
+    /// One press starts listening and the next stops it, instead of listening while held.
+    pub toggle: bool,
+    pub mode: Mode,
+    /// Where to listen, with which model; its purpose follows `mode`.
+    pub live: crate::live::Settings,
+}
+
+/// What push-to-talk reports.
+#[derive(Debug, Clone)]
+pub enum PttEvent {
+    /// Listening began (the shortcut went down).
+    Listening,
+    /// Listening stopped (the shortcut came up): what was said last is being finished.
+    Stopped,
+    /// Words were typed into the focused window; `after_release` is how long after the shortcut
+    /// came up (`None` when it was still held).
+    Typed { text: String, after_release: Option<Duration> },
+    /// A command decision (`Mode::Commands`); the caller carries it out.
+    Decided { decision: Decision, took: Duration, after_release: Option<Duration> },
+    /// Something went wrong; push-to-talk goes on.
+    Problem(String),
+}
+
+/// A grabbed shortcut and the listening it starts. The microphone is opened once, when push-
+/// to-talk starts, and only listened to while the shortcut says so: an audio server can take a
+/// second or more to deliver a newly opened microphone's first sound (measured through
+/// `PulseAudio`), and a word spoken the moment the keys go down must not be lost.
+pub struct PushToTalk {
+    hotkey: Hotkey,
+    toggle: bool,
+    shortcut: Shortcut,
+    live: Live,
+    listening: bool,
+    /// When the shortcut came up last (typing latency is measured from it).
+    released: Option<Instant>,
+    /// Something was typed since listening began (the next words get a space before them).
+    typed: bool,
+    /// Words heard while the shortcut is held, typed once it comes up (typing with its
+    /// modifiers down would send shortcuts, not text).
+    held_back: Vec<String>,
+}
+
+impl PushToTalk {
+    /// Grabs the shortcut and opens the microphone; `engine` is a line of its own to the app's
+    /// engine, `notify` runs when something happens.
+    pub fn start(engine: Connection, settings: Settings, notify: &Notify) -> Result<Self, ShortcutError> {
+        let hotkey = Hotkey::grab(&settings.shortcut, notify)?;
+        let mut live = settings.live;
+        live.purpose = match settings.mode {
+            Mode::Dictate => Purpose::Transcribe { partials: false },
+            Mode::Commands => Purpose::Commands,
+        };
+        live.paused = true;
+        Ok(Self {
+            hotkey,
+            toggle: settings.toggle,
+            shortcut: settings.shortcut,
+            live: Live::start(engine, live, notify),
+            listening: false,
+            released: None,
+            typed: false,
+            held_back: Vec::new(),
+        })
+    }
+
+    pub fn shortcut(&self) -> &Shortcut {
+        &self.shortcut
+    }
+
+    /// Listening now.
+    pub fn listening(&self) -> bool {
+        self.listening
+    }
+
+    /// The input level while listening, 0..1.
+    pub fn level(&self) -> f32 {
+        if self.listening { self.live.level() } else { 0.0 }
+    }
+
+    /// Handles what happened since the last call (key presses, answers) without waiting.
+    pub fn poll(&mut self) -> Vec<PttEvent> {
+        let mut out = Vec::new();
+        for key in self.hotkey.poll() {
+            match (key, self.toggle) {
+                (KeyEvent::Pressed, _) if !self.listening => {
+                    self.live.resume();
+                    self.listening = true;
+                    self.released = None;
+                    self.typed = false;
+                    out.push(PttEvent::Listening);
+                }
+                (KeyEvent::Released, false) | (KeyEvent::Pressed, true) if self.listening => {
+                    self.live.pause();
+                    self.listening = false;
+                    self.released = Some(Instant::now());
+                    out.push(PttEvent::Stopped);
+                    for text in std::mem::take(&mut self.held_back) {
+                        self.type_out(text, &mut out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for event in self.live.poll() {
+            self.answered(event, &mut out);
+        }
+        out
+    }
+
+    fn type_out(&mut self, text: String, out: &mut Vec<PttEvent>) {
+        let text = if self.typed { format!(" {text}") } else { text };
+        match crate::commands::action::type_text(&text) {
+            Ok(()) => {
+                self.typed = true;
+                let after_release = self.released.map(|r| r.elapsed());
+                out.push(PttEvent::Typed { text: text.trim_start().to_owned(), after_release });
+            }
+            Err(e) => out.push(PttEvent::Problem(e)),
+        }
+    }
+
+    fn answered(&mut self, event: LiveEvent, out: &mut Vec<PttEvent>) {
+        let after_release = self.released.map(|r| r.elapsed());
+        match event {
+            LiveEvent::Line { text, .. } if self.listening && !self.toggle => self.held_back.push(text),
+            LiveEvent::Line { text, .. } => self.type_out(text, out),
+            LiveEvent::Decided { decision, took, .. } => {
+                out.push(PttEvent::Decided { decision, took, after_release });
+            }
+            LiveEvent::Problem(e) => out.push(PttEvent::Problem(e)),
+            LiveEvent::Ended { problem, .. } => {
+                out.push(PttEvent::Problem(problem.unwrap_or_else(|| "the microphone closed".into())));
+            }
+            LiveEvent::Opened(_) | LiveEvent::Partial(_) | LiveEvent::Query(_) => {}
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Push-to-talk dictation end to end, on a real X server (Xvfb) with a real text window (xterm)
+//! and the real microphone path (`PulseAudio`'s null sink): `crossmodal dictate` grabs its
+//! shortcut, the test holds it down with `xdotool` while a public recording plays into the
+//! microphone, and the words must arrive in the xterm, which has the focus.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{crossmodal, lines, says};
+
+/// An X server of the test's own; stopped when dropped.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Self {
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts (./test.sh installs xvfb)");
+        let out = lines(child.stdout.take().expect("stdout"));
+        let (_, number) = out.recv_timeout(Duration::from_secs(20)).expect("Xvfb says its display");
+        Self { child, display: format!(":{}", number.trim()) }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("DISPLAY", &self.display);
+        cmd
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let out = self.command("xdotool").args(args).output().expect("xdotool runs (./test.sh installs it)");
+        assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+type Lines = std::sync::mpsc::Receiver<(std::time::Instant, String)>;
+
+/// Waits up to `secs` for a JSON line of `dictate --json` that has `key` (any line for ""); `err`
+/// is what it says on stderr (shown when nothing comes).
+fn wait_for(rx: &Lines, err: &Lines, key: &str, secs: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let (_, line) = rx.recv_timeout(left).unwrap_or_else(|_| {
+            let said: Vec<String> = err.try_iter().map(|(_, l)| l).collect();
+            panic!("no {key:?} from dictate in {secs} s; it said:\n{}", said.join("\n"))
+        });
+        eprintln!("dictate: {line}");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if key.is_empty() || v.get(key).is_some() {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn dictation_types_what_is_said_into_the_focused_window() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("temp");
+    let typed = dir.path().join("typed.txt");
+    // The target: an xterm whose shell writes each typed line to a file.
+    let script = format!("stty -echo; cat > '{}'", typed.display());
+    let _xterm = Killed(
+        x.command("xterm")
+            .args(["-title", "dictation-target", "-geometry", "80x10+0+0", "-e", "sh", "-c", &script])
+            .spawn()
+            .expect("xterm starts (./test.sh installs it)"),
+    );
+    let window = x.xdotool(&["search", "--sync", "--name", "dictation-target"]);
+    let window = window.lines().next().expect("window id").to_owned();
+
+    let mut child = x
+        .command(env!("CARGO_BIN_EXE_crossmodal"))
+        .args(["dictate", "--json", "--key", "ctrl+alt+d"])
+        .env("CROSSMODAL_CONFIG", dir.path())
+        .env("CROSSMODAL_LOG", "crossmodal=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dictate starts");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let _dictate = Killed(child);
+    let ready = wait_for(&out, &err, "ready", 60);
+    assert_eq!(ready["ready"], "Ctrl+Alt+D");
+
+    // No window manager: the test gives the xterm the focus itself.
+    x.xdotool(&["windowfocus", "--sync", &window]);
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    x.xdotool(&["keydown", "ctrl+alt+d"]);
+    assert_eq!(wait_for(&out, &err, "listening", 10)["listening"], true);
+    mic.play(&clip);
+    std::thread::sleep(Duration::from_millis(300));
+    x.xdotool(&["keyup", "ctrl+alt+d"]);
+    // The words may be typed while the keys are still down (the speaker paused): both orders.
+    let (mut stopped, mut typed_text) = (false, None);
+    while !stopped || typed_text.is_none() {
+        let v = wait_for(&out, &err, if stopped { "typed" } else { "" }, 30);
+        if v["listening"] == false {
+            stopped = true;
+        }
+        if let Some(t) = v["typed"].as_str() {
+            eprintln!("typed {t:?}, {} ms after the keys came up (null: before)", v["ms"]);
+            typed_text = Some(t.to_owned());
+        }
+    }
+    let text = typed_text.unwrap_or_default();
+    assert!(says(&text, "go forward ten meters"), "{text:?}");
+
+    // The xterm got the words: a newline hands the line to `cat`, which writes it out.
+    x.xdotool(&["key", "--window", &window, "Return"]);
+    let written = wait_for_file(&typed, Duration::from_secs(10));
+    assert_eq!(written.trim(), text, "the window got something else than what was typed");
+    let problems: Vec<String> = err.try_iter().map(|(_, l)| l).filter(|l| l.starts_with("error:")).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn a_bad_shortcut_is_a_clear_message() {
+    for (key, expected) in [("ctrl+alt+nosuchkey", "unknown key"), ("ctrl+", "is not a shortcut")] {
+        let out = crossmodal().args(["dictate", "--key", key]).output().expect("runs");
+        let (ok, _, stderr) = common::split(&out);
+        assert!(!ok && stderr.contains(expected), "{key}: {stderr}");
+    }
+    // No X server to grab it on.
+    let out = crossmodal().args(["dictate"]).env_remove("DISPLAY").output().expect("runs");
+    let (ok, _, stderr) = common::split(&out);
+    assert!(!ok && stderr.contains("X11"), "{stderr}");
+}
+
+/// The file's text once it ends with a newline.
+fn wait_for_file(path: &Path, within: Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing reached the window: {text:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
