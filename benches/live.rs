@@ -59,9 +59,9 @@ fn latencies(mic: &common::pulse::VirtualMic, args: &[&str], clips: &[common::Cl
         std::thread::sleep(Duration::from_secs(1));
         let began = mic.play(&clip.path);
         let spoken = began + Duration::from_secs_f64(speech_end(&samples));
-        // Every line for this clip (a pause inside it makes two utterances): until 2.5 s of quiet.
+        // Every line for this clip (a pause inside it makes two utterances): until 4 s of quiet.
         let mut last = None;
-        while let Ok((at, line)) = stdout.recv_timeout(Duration::from_millis(2500)) {
+        while let Ok((at, line)) = stdout.recv_timeout(Duration::from_millis(4000)) {
             last = Some(at);
             eprintln!("  {}: {line}", clip.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         }

@@ -174,7 +174,19 @@ impl Capture {
         }
         let block = match self.rx.recv_timeout(wait) {
             Ok(b) => b,
-            Err(RecvTimeoutError::Timeout) => return Ok(Captured::Idle),
+            Err(RecvTimeoutError::Timeout) => {
+                // A microphone the server has stopped feeding (a null sink's monitor once
+                // nothing plays) is silent: time goes on, and a speaker's pause must reach the
+                // detector to end the utterance.
+                if let Some(clock) = self.clock.as_mut() {
+                    let gap = gap_before(clock.origin.elapsed().as_secs_f64(), clock.delivered, 0);
+                    if gap > 0 {
+                        clock.delivered += gap;
+                        return Ok(Captured::Audio(vec![0.0; gap]));
+                    }
+                }
+                return Ok(Captured::Idle);
+            }
             Err(RecvTimeoutError::Disconnected) => Block::Ended,
         };
         let mut out = Vec::new();
