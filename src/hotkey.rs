@@ -274,3 +274,34 @@ fn keycode_of(conn: &RustConnection, keysym: u32) -> Result<Option<u8>, Shortcut
     let per = usize::from(map.keysyms_per_keycode).max(1);
     Ok(map.keysyms.chunks(per).position(|syms| syms.contains(&keysym)).map(|i| min + i as u8))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortcuts_parse_and_show_as_people_write_them() {
+        let s: Shortcut = "ctrl+alt+space".parse().expect("parses");
+        assert_eq!(s.to_string(), "Ctrl+Alt+Space");
+        assert_eq!(s.keysym, 0x20);
+        assert_eq!(u16::from(s.modifiers), u16::from(ModMask::CONTROL) | u16::from(ModMask::M1));
+        assert_eq!(" Super + F9 ".parse::<Shortcut>().expect("parses").to_string(), "Super+F9");
+        assert_eq!("d".parse::<Shortcut>().expect("parses").keysym, u32::from('d'));
+        assert_eq!(Shortcut::default().to_string(), "Ctrl+Alt+Space");
+    }
+
+    #[test]
+    fn bad_shortcuts_say_what_is_wrong() {
+        for (spec, expected) in [
+            ("ctrl+", "is not a shortcut"),
+            ("", "is not a shortcut"),
+            ("hyper+a", "is not a shortcut"),
+            ("ctrl+ctrl+a", "is not a shortcut"),
+            ("ctrl+f13", "unknown key"),
+            ("ctrl+alt+nosuchkey", "unknown key"),
+        ] {
+            let e = spec.parse::<Shortcut>().expect_err(spec).to_string();
+            assert!(e.contains(expected), "{spec:?}: {e}");
+        }
+    }
+}

@@ -909,7 +909,7 @@ fn dictate(
         for event in ptt.poll() {
             match event {
                 PttEvent::Listening if output.json => {
-                    println!("{}", serde_json::json!({ "listening": true }))
+                    println!("{}", serde_json::json!({ "listening": true }));
                 }
                 PttEvent::Listening => eprintln!("● listening…"),
                 PttEvent::Stopped if output.json => println!("{}", serde_json::json!({ "listening": false })),
