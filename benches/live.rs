@@ -61,7 +61,7 @@ fn latencies(mic: &common::pulse::VirtualMic, args: &[&str], clips: &[common::Cl
         let spoken = began + Duration::from_secs_f64(speech_end(&samples));
         // Every line for this clip (a pause inside it makes two utterances): until 4 s of quiet.
         let mut last = None;
-        while let Ok((at, line)) = stdout.recv_timeout(Duration::from_millis(4000)) {
+        while let Ok((at, line)) = stdout.recv_timeout(Duration::from_secs(4)) {
             last = Some(at);
             eprintln!("  {}: {line}", clip.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         }
