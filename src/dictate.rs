@@ -11,10 +11,9 @@ use crate::hotkey::{Hotkey, KeyEvent, Shortcut, ShortcutError};
 use crate::live::{Live, LiveEvent, Purpose};
 
 /// What is done with what is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Typed into the focused window.
-    #[default]
     Dictate,
     /// Matched against the engine's command set.
     Commands,
@@ -91,16 +90,6 @@ impl PushToTalk {
 
     pub fn shortcut(&self) -> &Shortcut {
         &self.shortcut
-    }
-
-    /// Listening now.
-    pub fn listening(&self) -> bool {
-        self.listening
-    }
-
-    /// The input level while listening, 0..1.
-    pub fn level(&self) -> f32 {
-        if self.listening { self.live.level() } else { 0.0 }
     }
 
     /// Handles what happened since the last call (key presses, answers) without waiting.

@@ -233,11 +233,6 @@ impl Hotkey {
         Ok(Self { stop, events, thread: Some(thread) })
     }
 
-    /// Waits up to `wait` for a press or release.
-    pub fn recv_timeout(&self, wait: Duration) -> Option<KeyEvent> {
-        self.events.recv_timeout(wait).ok()
-    }
-
     /// Presses and releases that have arrived, without waiting.
     pub fn poll(&self) -> Vec<KeyEvent> {
         self.events.try_iter().collect()

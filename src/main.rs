@@ -851,6 +851,34 @@ fn transcribe(
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The engine for `listen` and `dictate`, with the command set when there is one.
+fn start_listening_engine(
+    store: ModelStore,
+    commands: Option<&WatchedCommands>,
+    model: &str,
+) -> anyhow::Result<Engine> {
+    model_store::spec(model)?;
+    let engine = Engine::start(store, unwatched());
+    if let Some(c) = commands {
+        set_commands(&engine, c.set().clone())?;
+        eprintln!("{} commands from {}", c.set().len(), c.path().display());
+    }
+    Ok(engine)
+}
+
+/// Hands the engine a command file that changed; a broken edit keeps the previous set.
+fn reload_commands(engine: &Engine, watched: &mut WatchedCommands) -> anyhow::Result<()> {
+    match watched.reload_if_changed() {
+        Some(Ok(set)) => {
+            eprintln!("reloaded {} ({} commands)", set.origin, set.len());
+            set_commands(engine, set.clone())?;
+        }
+        Some(Err(e)) => eprintln!("error: {e} (still using the previous commands)"),
+        None => {}
+    }
+    Ok(())
+}
+
 /// Push-to-talk until Ctrl+C.
 fn dictate(
     store: ModelStore,
@@ -862,12 +890,7 @@ fn dictate(
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
     use crossmodal::dictate::{Mode, PttEvent, PushToTalk};
-    model_store::spec(&args.model)?;
-    let engine = Engine::start(store, unwatched());
-    if let Some(c) = &commands {
-        set_commands(&engine, c.set().clone())?;
-        eprintln!("{} commands from {}", c.set().len(), c.path().display());
-    }
+    let engine = start_listening_engine(store, commands.as_ref(), &args.model)?;
     // The model is loaded now, not when the keys first go down.
     engine.send(Request::Load(args.model.clone()));
     let mode = if commands.is_some() { Mode::Commands } else { Mode::Dictate };
@@ -897,14 +920,7 @@ fn dictate(
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if let Some(watched) = commands.as_mut().filter(|_| looked.elapsed() > Duration::from_millis(500)) {
             looked = std::time::Instant::now();
-            match watched.reload_if_changed() {
-                Some(Ok(set)) => {
-                    eprintln!("reloaded {} ({} commands)", set.origin, set.len());
-                    set_commands(&engine, set.clone())?;
-                }
-                Some(Err(e)) => eprintln!("error: {e} (still using the previous commands)"),
-                None => {}
-            }
+            reload_commands(&engine, watched)?;
         }
         for event in ptt.poll() {
             match event {
@@ -992,12 +1008,7 @@ fn listen(
     mut commands: Option<WatchedCommands>,
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
-    model_store::spec(&args.model)?;
-    let engine = Engine::start(store, unwatched());
-    if let Some(c) = &commands {
-        set_commands(&engine, c.set().clone())?;
-        eprintln!("{} commands from {}", c.set().len(), c.path().display());
-    }
+    let engine = start_listening_engine(store, commands.as_ref(), &args.model)?;
     let asked_device = match &source {
         InputSource::Microphone { device } => device.clone(),
         InputSource::File { .. } => None,
@@ -1030,14 +1041,7 @@ fn listen(
     let mut failed = false;
     loop {
         if let Some(watched) = commands.as_mut() {
-            match watched.reload_if_changed() {
-                Some(Ok(set)) => {
-                    eprintln!("reloaded {} ({} commands)", set.origin, set.len());
-                    set_commands(&engine, set.clone())?;
-                }
-                Some(Err(e)) => eprintln!("error: {e} (still using the previous commands)"),
-                None => {}
-            }
+            reload_commands(&engine, watched)?;
         }
         let Ok(event) = live.recv_timeout(Duration::from_millis(200)) else {
             anyhow::bail!("the live pipeline stopped unexpectedly");
