@@ -71,9 +71,13 @@ const PARTIAL_EVERY: Duration = Duration::from_secs(1);
 /// the detector closes it after 600 ms).
 const PARTIAL_SILENCE_SECS: f64 = 0.15;
 /// Silence after the last word at which the utterance is sent to the engine as if it had ended
-/// (its samples are then exactly those it will have when it closes): if no word follows, that
-/// answer is the final one, ready when the detector closes the utterance or sooner.
+/// (its samples are then those it will have when it closes, the rest of the kept tail as
+/// zeros): if no word follows, that answer is the final one, ready when the detector closes the
+/// utterance or sooner. A command is asked after 90 ms (three detector frames): its answer is
+/// what the person waits for. A line waits 150 ms: asking ahead stops the partial transcript,
+/// and pauses between words of running speech often reach 90 ms.
 const AHEAD_SILENCE_SECS: f64 = vad::KEPT_TAIL_SECS;
+const AHEAD_SILENCE_COMMAND_SECS: f64 = 0.09;
 /// Silence after the last word past which an answer in hand closes the utterance without
 /// waiting for the rest of the detector's hangover (600 ms). A line is committed this early
 /// whatever it says (a pause this long ends a phrase); a command only when `commits_early`.
@@ -436,7 +440,7 @@ impl Pipeline {
     /// Once the speaker pauses, sends the utterance ahead as if it had ended; drops what was
     /// sent ahead when they go on speaking.
     fn send_ahead(&mut self) {
-        let closing = self.vad.closing().map(<[f32]>::len);
+        let closing = self.vad.closing_len();
         if let Some(ahead) = &self.ahead
             && closing != Some(ahead.len)
         {
@@ -444,13 +448,15 @@ impl Pipeline {
             self.ahead = None;
         }
         let Some(len) = closing else { return };
-        if self.ahead.is_some()
-            || self.settings.purpose == Purpose::Query
-            || self.vad.trailing_silence_secs() < AHEAD_SILENCE_SECS
-        {
+        let after = match self.settings.purpose {
+            Purpose::Commands => AHEAD_SILENCE_COMMAND_SECS,
+            Purpose::Transcribe { .. } => AHEAD_SILENCE_SECS,
+            Purpose::Query => return,
+        };
+        if self.ahead.is_some() || self.vad.trailing_silence_secs() < after {
             return;
         }
-        let Some(samples) = self.vad.closing().map(<[f32]>::to_vec) else { return };
+        let Some(samples) = self.vad.closing() else { return };
         // The partial would only delay this, the better answer.
         if let Some(p) = self.partial.take() {
             p.cancel.store(true, Ordering::Relaxed);

@@ -37,6 +37,10 @@ struct Cli {
     /// Window: the command file (default: commands.toml in the config folder).
     #[arg(long, value_name = "FILE")]
     commands: Option<PathBuf>,
+    /// Window: turn push-to-talk on with this shortcut (e.g. ctrl+alt+space); what is said while
+    /// it is held is typed into the focused window (Settings panel: hold or toggle, commands).
+    #[arg(long, value_name = "KEY")]
+    push_to_talk: Option<String>,
     /// Open the window, save a screenshot to this PNG once the models have settled, and exit.
     #[arg(long, hide = true)]
     screenshot: Option<PathBuf>,
@@ -303,6 +307,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
                 first_frame: cli.first_frame.then_some(started),
                 settings: None,
                 device: None,
+                push_to_talk: cli.push_to_talk,
             };
             crossmodal::gui::run(store, options)?;
             Ok(ExitCode::SUCCESS)

@@ -127,7 +127,7 @@ fn a_pause_inside_a_command_does_not_cut_it() {
             vad.push(block);
             if !checked && vad.trailing_silence_secs() >= COMMIT_SILENCE_SECS && vad.in_speech() {
                 checked = true;
-                let before = vad.closing().expect("open").to_vec();
+                let before = vad.closing().expect("open");
                 let d = matcher
                     .recognise(&whisper, &encoder, &before, &options, &std::sync::Arc::default())
                     .expect("decides");

@@ -168,3 +168,84 @@ fn wait_for_file(path: &Path, within: Duration) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Waits up to `secs` for a line of the window's log that contains `text`; returns the line.
+fn wait_in_log(err: &Lines, text: &str, secs: u64) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let mut said = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok((_, line)) = err.recv_timeout(left) else {
+            panic!("no {text:?} from the window in {secs} s; it said:\n{}", said.join("\n"))
+        };
+        if line.contains(text) {
+            return line;
+        }
+        said.push(line);
+    }
+}
+
+/// The window's push-to-talk: the same shortcut grab and dictation, started from the window
+/// (`--push-to-talk`, as the Settings panel does), with its overlay shown while the keys are
+/// down and gone after.
+#[test]
+fn the_window_dictates_into_the_focused_window_and_shows_that_it_listens() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let x = Xvfb::start();
+    let dir = tempfile::tempdir().expect("temp");
+    let typed = dir.path().join("typed.txt");
+    let script = format!("stty -echo; cat > '{}'", typed.display());
+    let _xterm = Killed(
+        x.command("xterm")
+            .args(["-title", "dictation-target", "-geometry", "80x10+0+400", "-e", "sh", "-c", &script])
+            .spawn()
+            .expect("xterm starts (./test.sh installs it)"),
+    );
+    let window = x.xdotool(&["search", "--sync", "--name", "dictation-target"]);
+    let window = window.lines().next().expect("window id").to_owned();
+
+    let mut child = x
+        .command(env!("CARGO_BIN_EXE_crossmodal"))
+        .args(["--push-to-talk", "ctrl+alt+d", "--gallery"])
+        .arg(dir.path().join("gallery.sqlite"))
+        .env("CROSSMODAL_CONFIG", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("CROSSMODAL_LOG", "crossmodal=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the window starts");
+    let err = lines(child.stderr.take().expect("stderr"));
+    let _window = Killed(child);
+    let ready = wait_in_log(&err, "push-to-talk ready", 120);
+    assert!(ready.contains("Ctrl+Alt+D"), "{ready}");
+    let overlay = || x.command("xdotool").args(["search", "--name", "crossmodal: listening"]).output();
+    let shown = || overlay().is_ok_and(|o| o.status.success());
+    assert!(!shown(), "the overlay shows before the keys go down");
+
+    x.xdotool(&["windowfocus", "--sync", &window]);
+    x.xdotool(&["keydown", "ctrl+alt+d"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !shown() {
+        assert!(std::time::Instant::now() < deadline, "no overlay while listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The overlay must not have taken the focus from the window the words are for.
+    assert_eq!(x.xdotool(&["getwindowfocus"]), window, "the overlay took the focus");
+    mic.play(&common::eval_dir().join("speech/goforward.wav"));
+    std::thread::sleep(Duration::from_millis(300));
+    x.xdotool(&["keyup", "ctrl+alt+d"]);
+    let line = wait_in_log(&err, "push-to-talk typed:", 30);
+    let text = line.split("push-to-talk typed:").nth(1).unwrap_or_default().trim().to_owned();
+    assert!(says(&text, "go forward ten meters"), "{line}");
+    x.xdotool(&["key", "--window", &window, "Return"]);
+    let written = wait_for_file(&typed, Duration::from_secs(10));
+    assert_eq!(written.trim(), text, "the window got something else than what was typed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while shown() {
+        assert!(std::time::Instant::now() < deadline, "the overlay stays after the words were typed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

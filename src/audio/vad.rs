@@ -83,11 +83,23 @@ impl Vad {
         self.current.as_deref()
     }
 
-    /// The open utterance as it would be if it closed now: the samples `close` would give. Its
-    /// length changes only when more speech is heard (further silence is not kept).
-    pub fn closing(&self) -> Option<&[f32]> {
+    /// The open utterance as `close` will give it once the pause reaches the kept tail, before
+    /// it does: the samples so far, the part of the tail not yet heard as silence (zeros). Its
+    /// length changes only when more speech is heard.
+    pub fn closing(&self) -> Option<Vec<f32>> {
         let cur = self.current.as_deref()?;
-        Some(&cur[..cur.len() - self.dropped_tail()])
+        let heard_silence = (self.silence_run * FRAME).min(cur.len());
+        let speech_end = cur.len() - heard_silence;
+        let tail = KEPT_TAIL_FRAMES * FRAME;
+        let mut samples = cur[..speech_end + heard_silence.min(tail)].to_vec();
+        samples.resize(speech_end + tail, 0.0);
+        Some(samples)
+    }
+
+    /// The length of `closing` without the samples.
+    pub fn closing_len(&self) -> Option<usize> {
+        let cur = self.current.as_deref()?;
+        Some(cur.len() - (self.silence_run * FRAME).min(cur.len()) + KEPT_TAIL_FRAMES * FRAME)
     }
 
     /// Closes the open utterance now, as the hangover would, without waiting for the rest of
@@ -242,9 +254,9 @@ mod tests {
         late.push(&audio);
         // 300 ms into the pause: what closing now would give stays put as silence goes on.
         early.push(&pause[..4800]);
-        let closing = early.closing().expect("open").to_vec();
+        let closing = early.closing().expect("open");
         early.push(&pause[4800..6400]);
-        assert_eq!(early.closing().map(<[f32]>::len), Some(closing.len()));
+        assert_eq!(early.closing_len(), Some(closing.len()));
         let Some(VadEvent::Utterance { samples, start }) = early.close() else { panic!("closes") };
         assert_eq!(samples, closing);
         assert!(!early.in_speech());
@@ -253,13 +265,26 @@ mod tests {
         let Some(VadEvent::Utterance { samples: by_hangover, start: at }) = events.into_iter().last() else {
             panic!("the hangover closes it")
         };
-        assert_eq!((by_hangover, at), (samples, start));
+        assert_eq!((&by_hangover, at), (&samples, start));
+        // Asked before the tail is all heard: the same length, the heard samples, and zeros for
+        // the rest of the tail.
+        let mut ahead = Vad::new();
+        ahead.push(&audio);
+        ahead.push(&pause[..1440]);
+        let padded = ahead.closing().expect("open");
+        assert_eq!(padded.len(), samples.len());
+        assert_eq!(ahead.closing_len(), Some(padded.len()));
+        let heard = ahead.current().expect("open").len();
+        assert_eq!(padded[..heard], samples[..heard]);
+        assert!(padded[heard..].iter().all(|&x| x == 0.0));
+        ahead.push(&pause[1440..4800]);
+        assert_eq!(ahead.closing(), Some(samples.clone()));
         // More speech makes it longer.
         let mut resumed = Vad::new();
         resumed.push(&audio);
         resumed.push(&pause[..4800]);
-        let before = resumed.closing().map(<[f32]>::len);
+        let before = resumed.closing_len();
         resumed.push(&tone(0.2, 0.3));
-        assert!(resumed.closing().map(<[f32]>::len) > before);
+        assert!(resumed.closing_len() > before);
     }
 }

@@ -38,7 +38,7 @@ pub struct CommandsPanel {
     /// Why the list cannot be used as it stands (shown under it).
     problem: Option<String>,
     /// The set the engine has (for the actions).
-    active: Option<CommandSet>,
+    pub(crate) active: Option<CommandSet>,
     ready: bool,
     live: Option<Live>,
     pub log: VecDeque<LogEntry>,
@@ -86,7 +86,7 @@ impl CommandsPanel {
     }
 
     /// The list as a command set, checked as if read from its file.
-    fn to_set(&self) -> Result<CommandSet, String> {
+    pub(crate) fn to_set(&self) -> Result<CommandSet, String> {
         let set = CommandSet {
             commands: self
                 .rows
@@ -143,7 +143,7 @@ impl CommandsPanel {
         }
     }
 
-    fn decided(&mut self, start: f64, d: Decision, took: Duration, dry_run: bool) {
+    pub(crate) fn decided(&mut self, start: f64, d: Decision, took: Duration, dry_run: bool) {
         if d.transcript.is_empty() {
             return;
         }
@@ -170,7 +170,7 @@ impl CommandsPanel {
     }
 }
 
-fn matcher_settings(app: &CrossmodalApp) -> matcher::Settings {
+pub(crate) fn matcher_settings(app: &CrossmodalApp) -> matcher::Settings {
     matcher::Settings {
         threshold: app.settings.threshold,
         margin: app.settings.margin,

@@ -3,6 +3,7 @@
 
 mod commands;
 mod images;
+mod push_to_talk;
 mod settings;
 mod space;
 mod transcribe;
@@ -65,6 +66,8 @@ pub struct Options {
     pub settings: Option<Settings>,
     /// The device to ask the engine for (default: `CROSSMODAL_DEVICE`, else automatic).
     pub device: Option<crate::engine::device::Preference>,
+    /// Turn push-to-talk on with this shortcut (over the saved settings).
+    pub push_to_talk: Option<String>,
 }
 
 /// Everything the window shows, as plain state.
@@ -84,6 +87,7 @@ pub struct CrossmodalApp {
     pub(crate) commands: commands::CommandsPanel,
     pub(crate) images: images::ImagesPanel,
     pub(crate) space: space::SpacePanel,
+    pub(crate) ptt: push_to_talk::PushToTalkPanel,
     /// A file played as the microphone instead of a real one.
     input_file: Option<PathBuf>,
     /// How long each frame's `ui` took, in milliseconds.
@@ -103,7 +107,11 @@ impl CrossmodalApp {
         let preference = options.device.unwrap_or_else(crate::engine::device::Preference::from_env);
         let engine = Engine::start_on(store, Arc::new(move || repaint.request_repaint()), preference);
         engine.send(Request::LoadDefaults);
-        let settings = options.settings.unwrap_or_default();
+        let mut settings = options.settings.unwrap_or_default();
+        if let Some(key) = options.push_to_talk {
+            settings.push_to_talk.on = true;
+            settings.push_to_talk.key = key;
+        }
         let config = crate::audio::capture::config_dir();
         let commands_path = options
             .commands
@@ -122,6 +130,7 @@ impl CrossmodalApp {
             images: images::ImagesPanel::new(gallery),
             transcribe: transcribe::TranscribePanel::default(),
             space: space::SpacePanel::default(),
+            ptt: push_to_talk::PushToTalkPanel::default(),
             settings,
             store_root,
             device: None,
@@ -204,6 +213,7 @@ impl CrossmodalApp {
         self.transcribe.poll_live(&mut self.notices);
         self.commands.poll_live(self.settings.dry_run, &mut self.notices);
         self.images.poll_live(&self.engine, &mut self.notices);
+        push_to_talk::poll(self);
         for event in self.engine.poll() {
             self.route(event);
         }
@@ -442,6 +452,7 @@ impl eframe::App for CrossmodalApp {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         self.apply_theme(&ctx);
+        push_to_talk::sync(self, &ctx);
         self.drain_events();
         self.shortcuts(&ctx);
         self.handle_drops(&ctx);
@@ -467,6 +478,7 @@ impl eframe::App for CrossmodalApp {
             Tab::Space => space::show(ui, self),
             Tab::Settings => settings::show(ui, self),
         });
+        push_to_talk::overlay(self, &ctx);
         self.handle_screenshot(&ctx);
         // Keep progress and the level meter moving while something runs. What the engine and
         // the live pipelines report repaints at once; this is only for the meters, so it is

@@ -1,5 +1,5 @@
 //! Settings: each model's status, size and a fetch button; the device each runs on; threads;
-//! theme. Saved between runs.
+//! theme; push-to-talk. Saved between runs.
 
 use crate::engine::{ModelStatus, Request};
 use crate::model_store::CATALOGUE;
@@ -32,6 +32,25 @@ pub struct Settings {
     pub margin: f32,
     /// Show what a recognised command would do instead of doing it.
     pub dry_run: bool,
+    pub push_to_talk: PushToTalkSettings,
+}
+
+/// The global push-to-talk shortcut.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PushToTalkSettings {
+    pub on: bool,
+    pub key: String,
+    /// One press starts and the next stops, instead of listening while held.
+    pub toggle: bool,
+    /// Match what is said against the command list instead of typing it.
+    pub commands: bool,
+}
+
+impl Default for PushToTalkSettings {
+    fn default() -> Self {
+        Self { on: false, key: crate::hotkey::DEFAULT.to_owned(), toggle: false, commands: false }
+    }
 }
 
 impl Default for Settings {
@@ -48,6 +67,7 @@ impl Default for Settings {
             threshold: calibrated.threshold,
             margin: calibrated.margin,
             dry_run: false,
+            push_to_talk: PushToTalkSettings::default(),
         }
     }
 }
@@ -121,4 +141,6 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         ui.radio_value(&mut app.settings.theme, Theme::Light, "Light");
         ui.radio_value(&mut app.settings.theme, Theme::Dark, "Dark");
     });
+    ui.add_space(12.0);
+    super::push_to_talk::show(ui, app);
 }
