@@ -166,21 +166,31 @@ pub fn overlay(app: &CrossmodalApp, ctx: &egui::Context) {
     let text = match app.ptt.state {
         State::Listening => {
             let how = if app.settings.push_to_talk.toggle { "press" } else { "release" };
-            format!("● Listening — {how} {} to stop", app.settings.push_to_talk.key.trim())
+            let key = app.ptt.running.as_ref().map(|p| p.shortcut().to_string()).unwrap_or_default();
+            format!("● Listening — {how} {key} to stop")
         }
         State::Finishing => "… Transcribing".to_owned(),
         State::Off | State::Ready => return,
     };
+    // Top centre of the screen the window is on (without a window manager it would sit at 0,0).
+    let size = egui::vec2(340.0, 40.0);
+    let screen = ctx.input(|i| i.viewport().monitor_size).unwrap_or(egui::vec2(1024.0, 768.0));
     let builder = egui::ViewportBuilder::default()
+        .with_position(egui::pos2(((screen.x - size.x) / 2.0).max(0.0), 48.0))
         .with_title("crossmodal: listening")
-        .with_inner_size([340.0, 40.0])
+        .with_inner_size(size)
         .with_decorations(false)
         .with_resizable(false)
         .with_always_on_top()
         .with_taskbar(false)
         .with_active(false);
     ctx.show_viewport_immediate(egui::ViewportId::from_hash_of("push-to-talk overlay"), builder, |ui, _| {
-        egui::CentralPanel::default().show(ui, |ui| {
+        let visuals = ui.visuals();
+        let frame = egui::Frame::new()
+            .fill(visuals.panel_fill)
+            .stroke(egui::Stroke::new(2.0, visuals.selection.bg_fill))
+            .inner_margin(6.0);
+        egui::CentralPanel::default().frame(frame).show(ui, |ui| {
             ui.centered_and_justified(|ui| ui.strong(&text));
         });
     });
