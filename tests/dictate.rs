@@ -79,6 +79,19 @@ fn wait_for(rx: &Lines, err: &Lines, key: &str, secs: u64) -> serde_json::Value 
     }
 }
 
+/// The target: an xterm whose shell writes each typed line to `typed`; its X window id.
+fn target_window(x: &Xvfb, typed: &Path, geometry: &str) -> (Killed, String) {
+    let script = format!("stty -echo; cat > '{}'", typed.display());
+    let xterm = Killed(
+        x.command("xterm")
+            .args(["-title", "dictation-target", "-geometry", geometry, "-e", "sh", "-c", &script])
+            .spawn()
+            .expect("xterm starts (./test.sh installs it)"),
+    );
+    let window = x.xdotool(&["search", "--sync", "--name", "dictation-target"]);
+    (xterm, window.lines().next().expect("window id").to_owned())
+}
+
 #[test]
 fn dictation_types_what_is_said_into_the_focused_window() {
     common::installed("whisper-tiny.en");
@@ -86,16 +99,7 @@ fn dictation_types_what_is_said_into_the_focused_window() {
     let x = Xvfb::start();
     let dir = tempfile::tempdir().expect("temp");
     let typed = dir.path().join("typed.txt");
-    // The target: an xterm whose shell writes each typed line to a file.
-    let script = format!("stty -echo; cat > '{}'", typed.display());
-    let _xterm = Killed(
-        x.command("xterm")
-            .args(["-title", "dictation-target", "-geometry", "80x10+0+0", "-e", "sh", "-c", &script])
-            .spawn()
-            .expect("xterm starts (./test.sh installs it)"),
-    );
-    let window = x.xdotool(&["search", "--sync", "--name", "dictation-target"]);
-    let window = window.lines().next().expect("window id").to_owned();
+    let (_xterm, window) = target_window(&x, &typed, "80x10+0+0");
 
     let mut child = x
         .command(env!("CARGO_BIN_EXE_crossmodal"))
@@ -195,15 +199,7 @@ fn the_window_dictates_into_the_focused_window_and_shows_that_it_listens() {
     let x = Xvfb::start();
     let dir = tempfile::tempdir().expect("temp");
     let typed = dir.path().join("typed.txt");
-    let script = format!("stty -echo; cat > '{}'", typed.display());
-    let _xterm = Killed(
-        x.command("xterm")
-            .args(["-title", "dictation-target", "-geometry", "80x10+0+400", "-e", "sh", "-c", &script])
-            .spawn()
-            .expect("xterm starts (./test.sh installs it)"),
-    );
-    let window = x.xdotool(&["search", "--sync", "--name", "dictation-target"]);
-    let window = window.lines().next().expect("window id").to_owned();
+    let (_xterm, window) = target_window(&x, &typed, "80x10+0+400");
 
     let mut child = x
         .command(env!("CARGO_BIN_EXE_crossmodal"))

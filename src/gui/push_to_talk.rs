@@ -13,8 +13,9 @@ use crate::live::Purpose;
 use super::CrossmodalApp;
 
 /// What push-to-talk is doing, as the overlay and the Settings panel say it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum State {
+    #[default]
     Off,
     /// The shortcut is grabbed; nothing is heard until it goes down.
     Ready,
@@ -35,30 +36,17 @@ struct Started {
     model: String,
 }
 
+#[derive(Default)]
 pub struct PushToTalkPanel {
     running: Option<PushToTalk>,
     started: Option<Started>,
-    pub(crate) state: State,
+    state: State,
     released: Option<std::time::Instant>,
     /// The last words typed or command decided, for the Settings panel.
-    pub(crate) last: Option<String>,
-    pub(crate) problem: Option<String>,
+    last: Option<String>,
+    problem: Option<String>,
     /// The shortcut as it is being typed; it takes effect when the field is left.
     key_edit: Option<String>,
-}
-
-impl Default for PushToTalkPanel {
-    fn default() -> Self {
-        Self {
-            running: None,
-            started: None,
-            state: State::Off,
-            released: None,
-            last: None,
-            problem: None,
-            key_edit: None,
-        }
-    }
 }
 
 /// Starts, restarts or stops push-to-talk to match the settings.
@@ -147,12 +135,7 @@ pub fn poll(app: &mut CrossmodalApp) {
                     app.ptt.state = State::Ready;
                 }
             }
-            PttEvent::Problem(p) => {
-                let text = format!("push-to-talk: {p}");
-                if !app.notices.contains(&text) {
-                    app.notices.push(text);
-                }
-            }
+            PttEvent::Problem(p) => app.notice(format!("push-to-talk: {p}")),
         }
     }
     if app.ptt.state == State::Finishing && app.ptt.released.is_some_and(|r| r.elapsed() > FINISHING_FOR) {
