@@ -16,8 +16,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crossmodal::audio::capture::{self, InputSource};
 use crossmodal::commands::{CommandSet, Outcome, WatchedCommands};
 use crossmodal::engine::{
-    AudioInput, Engine, Event, ImageQuery, JobId, ModelStatus, Request, start_up_settled,
+    Ask, AudioInput, Engine, Event, FoundItem, ImageQuery, JobId, ModelStatus, Request, start_up_settled,
 };
+use crossmodal::gallery::rank::SearchKind;
 use crossmodal::live::{Live, LiveEvent, Purpose};
 use crossmodal::model_store::{self, CATALOGUE, FetchOptions, FetchOutcome, ModelStore, Source};
 use crossmodal::space::images::EncoderChoice;
@@ -126,7 +127,25 @@ enum Command {
     },
     /// List audio input devices.
     Devices,
-    /// Index folders of images into a gallery (only what changed is read again).
+    /// Add images and recordings to the library: images are embedded, recordings transcribed
+    /// into spoken moments (only what changed is read again; removed files are dropped).
+    Add {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The library file (SQLite); the platform data folder's gallery.sqlite by default.
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        /// Encode every image again (needed when the library was made by another image
+        /// encoder); recordings are kept.
+        #[arg(long)]
+        reindex: bool,
+        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
+        encoder: EncoderChoice,
+        /// Whisper model that transcribes the recordings.
+        #[arg(long, default_value = model_store::catalogue::DEFAULT_WHISPER)]
+        model: String,
+    },
+    /// Index folders of images only into a gallery (`add` takes recordings too).
     Index {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
@@ -139,10 +158,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
         encoder: EncoderChoice,
     },
-    /// Find images by text (sums and differences: `beach - people`), by an example image, or by
-    /// speech; the parts given are added.
+    /// Find images and spoken moments by text (sums and differences: `beach - people`), by an
+    /// example image, or by speech; the parts given are added.
     Search {
         query: Option<String>,
+        /// What to find: images and moments in one list ordered by relevance, or one kind.
+        #[arg(long, value_enum, default_value_t = SearchKind::All)]
+        kind: SearchKind,
         #[arg(long)]
         gallery: Option<PathBuf>,
         #[arg(long, default_value_t = 5)]
@@ -162,11 +184,24 @@ enum Command {
         /// With --mic: play this file through the live path instead of the microphone.
         #[arg(long, requires = "mic", conflicts_with = "device")]
         input: Option<PathBuf>,
-        /// A JSON array of {"path", "score"}, best first.
+        /// A JSON array, best first: {"kind":"image", "path", "score", "cosine"} and
+        /// {"kind":"speech", "path", "start", "end", "text", "before", "after", "score", "cosine"}.
         #[arg(long)]
         json: bool,
         #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
         encoder: EncoderChoice,
+    },
+    /// Groups of near-duplicate images in the library: the same photograph re-encoded, resized
+    /// or cropped.
+    Duplicates {
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        /// Feature cosine at which two images count as one (0–1; higher is stricter).
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// A JSON array of groups, each an array of paths.
+        #[arg(long)]
+        json: bool,
     },
     /// How well each caption describes each image: a probability per caption per image.
     Match {
@@ -281,7 +316,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG")
-                .unwrap_or_else(|_| format!("warn,whisper_rs={whisper}").into()),
+                // symphonia logs its probing of a file that is not audio as an error; the
+                // program says so itself, once, with the file's name.
+                .unwrap_or_else(|_| format!("warn,whisper_rs={whisper},symphonia_core=off").into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -333,17 +370,33 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             let source = microphone(device.as_deref(), false);
             dictate(store, shortcut, toggle, source, output, commands, &speech)
         }
-        Some(Command::Index { dirs, gallery, reindex, encoder }) => {
-            index(store, dirs, gallery, reindex, encoder)
+        Some(Command::Add { paths, gallery, reindex, encoder, model }) => {
+            index(store, paths, gallery, reindex, encoder, Some(model))
         }
-        Some(Command::Search { query, gallery, top, image, audio, mic, device, input, json, encoder }) => {
+        Some(Command::Index { dirs, gallery, reindex, encoder }) => {
+            index(store, dirs, gallery, reindex, encoder, None)
+        }
+        Some(Command::Search {
+            query,
+            kind,
+            gallery,
+            top,
+            image,
+            audio,
+            mic,
+            device,
+            input,
+            json,
+            encoder,
+        }) => {
             let mic = mic.then(|| match input {
                 Some(path) => InputSource::File { path, speed: 1.0 },
                 None => microphone(device.as_deref(), false),
             });
             let query = Query { text: query, image, audio, mic };
-            search(store, query, gallery, top, json, encoder)
+            search(store, query, kind, gallery, top, json, encoder)
         }
+        Some(Command::Duplicates { gallery, threshold, json }) => duplicates(store, gallery, threshold, json),
         Some(Command::Match { images, captions, json, encoder }) => {
             match_images(store, images, &captions, json, encoder)
         }
@@ -402,19 +455,25 @@ fn progress_bar(template: &str, length: u64) -> ProgressBar {
 
 fn index(
     store: ModelStore,
-    dirs: Vec<PathBuf>,
+    paths: Vec<PathBuf>,
     gallery: Option<PathBuf>,
     reindex: bool,
     encoder: EncoderChoice,
+    speech: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let path = gallery_path(gallery)?;
     let engine = Engine::start(store, unwatched());
-    engine.send(Request::Index { gallery: path.clone(), paths: dirs, encoder, reindex });
-    let bar = progress_bar("indexing {bar:40} {pos}/{len} {elapsed}", 0);
+    let hears = speech.is_some();
+    engine.send(Request::Index { gallery: path.clone(), paths, encoder, reindex, speech });
+    let bar = progress_bar("adding {bar:40} {pos}/{len} {elapsed} {msg}", 0);
     let report = engine.wait_for(|e| match e {
-        Event::Indexing { done, total } => {
+        Event::Indexing { done, total, transcribing } => {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
+            bar.set_message(transcribing.map_or_else(String::new, |(file, fraction)| {
+                let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                format!("transcribing {name} {:.0}%", fraction * 100.0)
+            }));
             None
         }
         Event::Indexed(result) => Some(result),
@@ -423,8 +482,9 @@ fn index(
     })?;
     bar.finish_and_clear();
     let report = report.map_err(anyhow::Error::msg)?;
+    let moments = if hears { format!(", moments {}", report.moments) } else { String::new() };
     println!(
-        "{}: added {}, updated {}, renamed {}, unchanged {}, removed {}, failed {}",
+        "{}: added {}, updated {}, renamed {}, unchanged {}, removed {}, failed {}{moments}",
         path.display(),
         report.added,
         report.updated,
@@ -435,6 +495,9 @@ fn index(
     );
     for (file, why) in &report.failed {
         println!("  skipped {}: {why}", file.display());
+    }
+    if report.cancelled {
+        println!("  stopped before the end: run it again to add the rest");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -453,6 +516,7 @@ const SAY_WITHIN: Duration = Duration::from_secs(10);
 fn search(
     store: ModelStore,
     query: Query,
+    kind: SearchKind,
     gallery: Option<PathBuf>,
     top: usize,
     json: bool,
@@ -464,7 +528,7 @@ fn search(
     let path = gallery_path(gallery)?;
     if !path.exists() {
         anyhow::bail!(
-            "no gallery at {}: run `crossmodal index DIR --gallery {}` first",
+            "no library at {}: run `crossmodal add FOLDER --gallery {}` first",
             path.display(),
             path.display()
         );
@@ -480,7 +544,8 @@ fn search(
     };
     let id = JobId::next();
     let image_query = ImageQuery { text: query.text.unwrap_or_default(), image: query.image, audio };
-    engine.send(Request::SearchImages { id, gallery: path, query: image_query, top, encoder });
+    let ask = Ask { query: image_query, kind, top };
+    engine.send(Request::Search { id, gallery: path, ask, encoder });
     let found = engine
         .wait_for(|e| match e {
             Event::Found { id: i, result } if i == id => Some(result),
@@ -491,18 +556,97 @@ fn search(
         eprintln!("heard: {heard}");
     }
     if json {
-        let hits: Vec<_> = found
-            .images
-            .iter()
-            .map(|f| serde_json::json!({ "path": f.path.to_string_lossy(), "score": f.score }))
-            .collect();
+        let hits: Vec<_> = found.items.iter().map(item_json).collect();
         println!("{}", serde_json::Value::Array(hits));
-    } else if found.images.is_empty() {
-        println!("the gallery is empty");
+    } else if found.items.is_empty() {
+        let size = found.library;
+        println!(
+            "nothing found: the library holds {} images and {} moments in {} recordings",
+            size.images, size.moments, size.recordings
+        );
     } else {
-        for f in &found.images {
-            println!("{:.3}  {}", f.score, f.path.display());
+        for item in &found.items {
+            match item {
+                FoundItem::Image(f) => println!("{:.3}  image   {}", f.score, f.path.display()),
+                FoundItem::Moment(m) => println!(
+                    "{:.3}  speech  {} {}–{}  {}",
+                    m.score,
+                    m.path.display(),
+                    clock(m.start),
+                    clock(m.end),
+                    m.text
+                ),
+            }
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A search result as JSON.
+fn item_json(item: &FoundItem) -> serde_json::Value {
+    match item {
+        FoundItem::Image(f) => serde_json::json!({
+            "kind": "image", "path": f.path.to_string_lossy(), "score": f.score, "cosine": f.cosine,
+        }),
+        FoundItem::Moment(m) => serde_json::json!({
+            "kind": "speech", "path": m.path.to_string_lossy(), "start": m.start, "end": m.end,
+            "text": m.text, "before": m.context.before, "after": m.context.after,
+            "score": m.score, "cosine": m.cosine,
+        }),
+    }
+}
+
+/// Seconds as m:ss.s (h:mm:ss past an hour).
+fn clock(secs: f64) -> String {
+    let tenths = (secs.max(0.0) * 10.0).round() as u64;
+    let (h, m, s) = (tenths / 36_000, tenths / 600 % 60, tenths % 600);
+    if h > 0 { format!("{h}:{m:02}:{:02}", s / 10) } else { format!("{m}:{:02}.{}", s / 10, s % 10) }
+}
+
+fn duplicates(
+    store: ModelStore,
+    gallery: Option<PathBuf>,
+    threshold: Option<f32>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(t) = threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+        anyhow::bail!("--threshold {t}: give a cosine between 0 and 1");
+    }
+    let path = gallery_path(gallery)?;
+    let engine = Engine::start(store, unwatched());
+    engine.send(Request::Duplicates { gallery: path.clone(), threshold });
+    let found = engine
+        .wait_for(|e| match e {
+            Event::Duplicates(result) => Some(result),
+            _ => None,
+        })?
+        .map_err(anyhow::Error::msg)?;
+    if json {
+        let groups: Vec<Vec<String>> = found
+            .groups
+            .iter()
+            .map(|g| g.iter().map(|p| p.to_string_lossy().into_owned()).collect())
+            .collect();
+        println!("{}", serde_json::json!(groups));
+    } else {
+        println!(
+            "{}: {} groups of near-duplicates among {} images",
+            path.display(),
+            found.groups.len(),
+            found.images
+        );
+        for (i, group) in found.groups.iter().enumerate() {
+            println!("group {}:", i + 1);
+            for p in group {
+                println!("  {}", p.display());
+            }
+        }
+    }
+    if found.without_features > 0 {
+        eprintln!(
+            "{} images were added by an older version and are not compared: `crossmodal add` them again",
+            found.without_features
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

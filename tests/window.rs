@@ -261,10 +261,10 @@ fn indexing_a_dropped_folder_then_searching_shows_ranked_thumbnails() {
     let gallery = dir.path().join("g.sqlite");
     let options = Options { gallery: Some(gallery.clone()), ..Options::default() };
     let mut h = open(default_only(&dir.path().join("store")), options);
-    tab(&mut h, "Images");
+    tab(&mut h, "Library");
     // Dropped below the "find similar" area: a folder is indexed.
     drop_files(&mut h, &[common::eval_dir().join("images")], egui::pos2(500.0, 450.0));
-    wait(&mut h, "the folder to be indexed", Duration::from_mins(2), |h| has(h, "indexed: 11 added"));
+    wait(&mut h, "the folder to be indexed", Duration::from_mins(2), |h| has(h, "added 11,"));
     // Ctrl+F goes to the search box.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
     h.step();
@@ -312,10 +312,72 @@ fn a_folder_of_thousands_of_files_indexes_what_it_can_and_stays_responsive() {
     }
     let options = Options { gallery: Some(dir.path().join("g.sqlite")), ..Options::default() };
     let mut h = open(default_only(&dir.path().join("store")), options);
-    tab(&mut h, "Images");
+    tab(&mut h, "Library");
     drop_files(&mut h, &[folder], egui::pos2(500.0, 450.0));
-    wait(&mut h, "the folder to be indexed", Duration::from_mins(3), |h| has(h, "indexed: 2 added"));
-    assert!(has(&h, "3000 skipped"), "the refused files are not counted");
+    wait(&mut h, "the folder to be indexed", Duration::from_mins(3), |h| has(h, "added 2,"));
+    assert!(has(&h, "skipped 3000"), "the refused files are not counted");
+}
+
+#[test]
+fn one_search_finds_moments_and_images_and_a_moment_plays() {
+    let mic = common::pulse::virtual_mic();
+    mic.route_output_here();
+    let dir = tempfile::tempdir().expect("temp");
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).expect("mkdir");
+    let eval = common::eval_dir();
+    for f in ["goforward.wav", "librivox_0880.wav"] {
+        std::fs::copy(eval.join("speech").join(f), media.join(f)).expect("copy");
+    }
+    std::fs::copy(eval.join("images/moon.png"), media.join("moon.png")).expect("copy");
+    // A smaller copy of one photograph: a near-duplicate.
+    let coffee = image::open(eval.join("images/coffee.png")).expect("decodes");
+    coffee.save(media.join("coffee.png")).expect("save");
+    coffee
+        .resize(200, 200, image::imageops::FilterType::Triangle)
+        .save(media.join("coffee small.jpg"))
+        .expect("save");
+    let options = Options { gallery: Some(dir.path().join("library.sqlite")), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    tab(&mut h, "Library");
+    wait(&mut h, "the library's size", Duration::from_secs(10), |h| has(h, "Library: 0 images"));
+    assert!(has(&h, "The library is empty"), "{:?}", labels(&h));
+    drop_files(&mut h, &[media], egui::pos2(500.0, 450.0));
+    wait(&mut h, "the folder to be added", Duration::from_mins(2), |h| has(h, "added 5,"));
+    wait(&mut h, "the new size", Duration::from_secs(10), |h| {
+        has(h, "Library: 3 images, 2 recordings (2 moments)")
+    });
+
+    // A paraphrase of what is said finds the recording first, above every image.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Search").type_text("move ahead ten metres");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait(&mut h, "results", Duration::from_secs(30), |h| has(h, "1. goforward.wav 0:00.0–"));
+    assert!(has(&h, "Go forward"), "the moment's words are not shown: {:?}", labels(&h));
+    assert!(has(&h, "moon.png"), "the images are not in the list");
+    wait(&mut h, "the thumbnails", Duration::from_secs(30), |h| h.state().thumbnails_shown());
+    h.snapshot("library");
+
+    // Play: the recording comes out of the speakers, and the words light up as it goes.
+    let listening = mic.start_hearing();
+    std::thread::sleep(Duration::from_millis(500));
+    h.get_all_by_label("Play").next().expect("a Play button").click();
+    h.step();
+    wait(&mut h, "the playback to start", Duration::from_secs(5), |h| has(h, "Stop"));
+    wait(&mut h, "the playback to move on", Duration::from_secs(5), |h| has(h, "playing 0:01"));
+    wait(&mut h, "the playback to end", Duration::from_secs(10), |h| has(h, "Play"));
+    let heard = mic.heard(listening);
+    let loud = heard.iter().filter(|s| s.abs() > 0.02).count();
+    assert!(loud > 1000, "nothing came out of the speakers ({loud} loud samples of {})", heard.len());
+
+    // Near-duplicates: the photograph and its smaller copy.
+    click(&mut h, "Near-duplicates");
+    wait(&mut h, "the groups", Duration::from_secs(30), |h| {
+        has(h, "1 group of near-duplicates among 3 images")
+    });
+    assert!(has(&h, "coffee small.jpg") && has(&h, "Group 1"), "{:?}", labels(&h));
 }
 
 fn write_commands(dir: &Path, touched: &Path) -> PathBuf {

@@ -5,6 +5,7 @@
 pub mod capture;
 mod decode;
 mod mp4check;
+pub mod playback;
 mod resample;
 pub mod vad;
 

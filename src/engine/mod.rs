@@ -18,7 +18,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use device::DeviceInfo;
-pub use images::{CaptionRow, Found, FoundImage, ImageQuery, SpaceItem, SpacePoint};
+pub use images::{
+    Ask, CaptionRow, Found, FoundImage, FoundItem, FoundMoment, ImageQuery, LibrarySize, SpaceItem,
+    SpacePoint,
+};
 pub use models::device_name;
 
 use crate::commands::{CommandSet, Decision, Matcher, matcher};
@@ -107,22 +110,34 @@ pub enum Request {
     /// Install a model from the hub or the mirror (on a thread of its own); answered by
     /// `Event::Fetching` lines and the model's new status.
     Fetch(String),
-    /// Bring a gallery up to date with these files and folders, on the indexing thread (so
-    /// transcription goes on meanwhile); answered by `Event::Indexing`, then `Event::Indexed`.
-    /// `Engine::cancel_indexing` stops it. `reindex` empties the gallery first.
+    /// Bring a library up to date with these files and folders, on the indexing thread (so
+    /// live transcription goes on meanwhile): images, and with `speech` (a Whisper model's
+    /// name) recordings too, transcribed into moments. Answered by `Event::Indexing`, then
+    /// `Event::Indexed`; `Engine::cancel_indexing` stops it. `reindex` empties the images first.
     Index {
         gallery: PathBuf,
         paths: Vec<PathBuf>,
         encoder: EncoderChoice,
         reindex: bool,
+        speech: Option<String>,
     },
-    /// Rank a gallery's images against a query; answered by `Event::Found`.
-    SearchImages {
+    /// Rank a library's images and moments against a query; answered by `Event::Found`.
+    Search {
         id: JobId,
         gallery: PathBuf,
-        query: ImageQuery,
-        top: usize,
+        ask: Ask,
         encoder: EncoderChoice,
+    },
+    /// How much a library holds; answered by `Event::Library` (nothing when there is no
+    /// library there yet).
+    LibrarySize {
+        gallery: PathBuf,
+    },
+    /// Groups of near-duplicate images in a library, at this feature cosine or closer (the
+    /// calibrated default when `None`); answered by `Event::Duplicates`.
+    Duplicates {
+        gallery: PathBuf,
+        threshold: Option<f32>,
     },
     /// How well each caption fits each image; answered by `Event::Captioned`.
     Captions {
@@ -168,9 +183,11 @@ pub enum Event {
         name: &'static str,
         line: String,
     },
+    /// Files done of all; while a recording is transcribed, which and how far (0..1).
     Indexing {
         done: usize,
         total: usize,
+        transcribing: Option<(PathBuf, f32)>,
     },
     Indexed(Result<IndexReport, String>),
     Found {
@@ -178,6 +195,8 @@ pub enum Event {
         result: Result<Found, String>,
     },
     Captioned(Result<Vec<CaptionRow>, String>),
+    Duplicates(Result<crate::gallery::duplicates::Duplicates, String>),
+    Library(Result<LibrarySize, String>),
     Projected(Result<Vec<SpacePoint>, String>),
     Error(String),
 }
@@ -337,6 +356,27 @@ struct Worker {
     flags: Flags,
     models: models::Models,
     indexer: images::Indexer,
+    /// The library last searched, held while its file is unchanged.
+    library: Option<HeldLibrary>,
+}
+
+/// A library loaded for searching, and the state of its files when it was read.
+struct HeldLibrary {
+    path: PathBuf,
+    stamp: Vec<(u64, Option<std::time::SystemTime>)>,
+    library: Arc<crate::gallery::moments::Library>,
+}
+
+/// Size and time of a gallery file and of its write-ahead log: any commit changes one of them.
+fn library_stamp(path: &std::path::Path) -> Vec<(u64, Option<std::time::SystemTime>)> {
+    let wal = path.with_extension(format!(
+        "{}-wal",
+        path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    [path.to_owned(), wal]
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or((0, None), |m| (m.len(), m.modified().ok())))
+        .collect()
 }
 
 impl Worker {
@@ -358,6 +398,7 @@ impl Worker {
             flags,
             models: models::Models::default(),
             indexer: images::Indexer::default(),
+            library: None,
         };
         worker.say(Event::Device(worker.info.clone()));
         for spec in model_store::CATALOGUE {
@@ -473,22 +514,59 @@ impl Worker {
                 Ok(spec) => fetch(&self.store, spec, &self.main, &self.notify),
                 Err(e) => self.answer(reply, Event::Error(e.to_string())),
             },
-            Request::Index { gallery, paths, encoder, reindex } => {
+            Request::Index { gallery, paths, encoder, reindex, speech } => {
                 let (models, place, _) = self.parts();
-                let space = models.image_space(&place, encoder);
+                let loaded = models.image_space(&place, encoder).and_then(|space| {
+                    let text = models.text(&place)?;
+                    let whisper = speech.map(|name| {
+                        models
+                            .whisper_shared(&place, &name)
+                            .map_err(|e| format!("{name} cannot transcribe: {e}"))
+                    });
+                    Ok(images::IndexModels { space, text, whisper })
+                });
                 let job = images::IndexJob { gallery, paths, reindex };
-                match space {
-                    Ok(space) => {
+                match loaded {
+                    Ok(loaded) => {
                         let (cancel, notify) = (&self.flags.indexing, &self.notify);
                         cancel.store(false, Ordering::Relaxed);
-                        self.indexer.start(space, job, Arc::clone(cancel), reply.clone(), Arc::clone(notify));
+                        self.indexer.start(
+                            loaded,
+                            job,
+                            Arc::clone(cancel),
+                            reply.clone(),
+                            Arc::clone(notify),
+                        );
                     }
                     Err(e) => self.answer(reply, Event::Indexed(Err(e))),
                 }
             }
-            Request::SearchImages { id, gallery, query, top, encoder } => {
-                let result = self.search(&gallery, query, top, encoder);
+            Request::Search { id, gallery, ask, encoder } => {
+                let result = self.search(&gallery, ask, encoder);
                 self.answer(reply, Event::Found { id, result });
+            }
+            Request::LibrarySize { gallery } => {
+                if gallery.is_file() {
+                    let size = crate::gallery::Gallery::open_existing(&gallery)
+                        .and_then(|g| {
+                            Ok(LibrarySize {
+                                images: g.len()?,
+                                recordings: g.recordings_len()?,
+                                moments: g.segments_len()?,
+                            })
+                        })
+                        .map_err(|e| e.to_string());
+                    self.answer(reply, Event::Library(size));
+                } else {
+                    self.answer(reply, Event::Library(Ok(LibrarySize::default())));
+                }
+            }
+            Request::Duplicates { gallery, threshold } => {
+                let threshold = threshold.unwrap_or(crate::gallery::duplicates::THRESHOLD);
+                let result = crate::gallery::Gallery::open_existing(&gallery)
+                    .and_then(|g| g.duplicates(threshold))
+                    .map_err(|e| e.to_string());
+                self.answer(reply, Event::Duplicates(result));
             }
             Request::Captions { images, captions, encoder } => {
                 let (models, place, _) = self.parts();
@@ -507,17 +585,23 @@ impl Worker {
         }
     }
 
-    /// A search: a spoken part becomes its transcript (Whisper), then the query runs.
+    /// A search: a spoken part becomes its transcript (Whisper), then the query runs on the
+    /// library held in memory (read again when its file has changed).
     fn search(
         &mut self,
         gallery: &std::path::Path,
-        mut query: ImageQuery,
-        top: usize,
+        mut ask: Ask,
         encoder: EncoderChoice,
     ) -> Result<Found, String> {
+        if !gallery.exists() {
+            return Err(format!(
+                "nothing is in the library {} yet: drop images, recordings or a folder on the window, or run `crossmodal add FOLDER`",
+                gallery.display()
+            ));
+        }
         let (models, place, cancel) = self.parts();
         // The recording is handed to Whisper, not copied: only its transcript is searched for.
-        let heard = match query.audio.take() {
+        let heard = match ask.query.audio.take() {
             Some(samples) => {
                 let whisper = models.whisper(&place, model_store::catalogue::DEFAULT_WHISPER)?;
                 let audio = AudioInput::Samples(samples);
@@ -530,7 +614,20 @@ impl Worker {
             None => None,
         };
         let space = models.image_space(&place, encoder)?;
-        images::search(&space, gallery, &query, heard, top)
+        let text = models.text(&place)?;
+        let opened = crate::gallery::Gallery::open(gallery, &space.id(), false).map_err(|e| e.to_string())?;
+        let stamp = library_stamp(gallery);
+        let library = match &self.library {
+            Some(held) if held.path == gallery && held.stamp == stamp => Arc::clone(&held.library),
+            _ => {
+                let library =
+                    Arc::new(crate::gallery::moments::Library::load(&opened).map_err(|e| e.to_string())?);
+                self.library =
+                    Some(HeldLibrary { path: gallery.to_owned(), stamp, library: Arc::clone(&library) });
+                library
+            }
+        };
+        images::search(&space, &text, &opened, &library, &ask, heard)
     }
 }
 

@@ -40,7 +40,7 @@ impl Place<'_> {
 /// The models the engine holds once loaded.
 #[derive(Default)]
 pub(super) struct Models {
-    whisper: BTreeMap<&'static str, Whisper>,
+    whisper: BTreeMap<&'static str, Arc<Whisper>>,
     text: Option<Arc<TextEncoder>>,
     lite: Option<Arc<LiteImageEncoder>>,
     clip: Option<Arc<ClipEncoder>>,
@@ -97,7 +97,7 @@ impl Models {
                     Some(why) if expected => format!("{} ({why})", whisper.device()),
                     _ => whisper.device().to_owned(),
                 };
-                self.whisper.insert(spec.name, whisper);
+                self.whisper.insert(spec.name, Arc::new(whisper));
                 Ok(device)
             }
             Role::Text => {
@@ -134,7 +134,14 @@ impl Models {
             return Err(format!("{model} is not a speech model"));
         }
         self.ensure(place, spec)?;
-        self.whisper.get(spec.name).ok_or_else(|| format!("{model} could not be loaded"))
+        self.whisper.get(spec.name).map(AsRef::as_ref).ok_or_else(|| format!("{model} could not be loaded"))
+    }
+
+    /// A Whisper model by catalogue name, loaded if needed, for a thread of its own.
+    pub fn whisper_shared(&mut self, place: &Place<'_>, model: &str) -> Result<Arc<Whisper>, String> {
+        self.whisper(place, model)?;
+        let spec = model_store::spec(model).map_err(|e| e.to_string())?;
+        self.whisper.get(spec.name).cloned().ok_or_else(|| format!("{model} could not be loaded"))
     }
 
     /// The text encoder, loaded if needed.
@@ -170,7 +177,7 @@ impl Models {
     ) -> Result<(&Whisper, &TextEncoder, &Matcher), String> {
         self.whisper(place, model)?;
         let spec = model_store::spec(model).map_err(|e| e.to_string())?;
-        match (self.whisper.get(spec.name), self.text.as_deref(), self.matcher.as_ref()) {
+        match (self.whisper.get(spec.name).map(AsRef::as_ref), self.text.as_deref(), self.matcher.as_ref()) {
             (Some(w), Some(t), Some(m)) => Ok((w, t, m)),
             _ => Err("no command set is loaded".into()),
         }

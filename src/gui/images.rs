@@ -1,12 +1,19 @@
-//! Images: drop images or folders to index them (progress, cancel); search by text, by voice or
-//! by an example image; a grid of thumbnails with scores; which caption fits each image.
+//! The library: drop images, recordings or folders to add them (progress, cancel); one search
+//! over images and spoken moments, by text, by voice or by an example image; a grid of
+//! thumbnails and moments (each with its context and a Play button that lights up the words as
+//! they are said); which caption fits each image.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use crate::engine::{CaptionRow, Engine, Found, FoundImage, ImageQuery, JobId, Request};
+use crate::audio::playback::Playback;
+use crate::engine::{
+    Ask, CaptionRow, Engine, Found, FoundImage, FoundItem, FoundMoment, ImageQuery, JobId, LibrarySize,
+    Request,
+};
 use crate::gallery::IndexReport;
+use crate::gallery::rank::SearchKind;
 use crate::live::{Live, LiveEvent, Purpose};
 use crate::space::images::EncoderChoice;
 
@@ -51,15 +58,30 @@ impl ThumbLoader {
     }
 }
 
+/// An add run in progress: files done of all, and the recording being transcribed.
+#[derive(Debug, Clone, Default)]
+pub struct Indexing {
+    pub done: usize,
+    pub total: usize,
+    pub transcribing: Option<(PathBuf, f32)>,
+}
+
 pub struct ImagesPanel {
     gallery: PathBuf,
     query: String,
     pub focus_search: bool,
-    results: Vec<FoundImage>,
+    results: Vec<FoundItem>,
     heard: Option<String>,
     /// The search whose answer is awaited.
     searching: Option<JobId>,
-    indexing: Option<(usize, usize)>,
+    indexing: Option<Indexing>,
+    /// What the library holds, as last heard.
+    size: Option<LibrarySize>,
+    /// Near-duplicate groups, when asked for (shown in place of the results).
+    duplicates: Option<crate::gallery::duplicates::Duplicates>,
+    finding_duplicates: bool,
+    /// The moment playing: its place in the results, and the playback.
+    playing: Option<(usize, Playback)>,
     report: Option<IndexReport>,
     textures: HashMap<PathBuf, egui::TextureHandle>,
     requested: HashSet<PathBuf>,
@@ -85,6 +107,10 @@ impl ImagesPanel {
             heard: None,
             searching: None,
             indexing: None,
+            size: None,
+            duplicates: None,
+            finding_duplicates: false,
+            playing: None,
             report: None,
             textures: HashMap::new(),
             requested: HashSet::new(),
@@ -109,25 +135,57 @@ impl ImagesPanel {
     }
 
     pub fn idle(&self) -> bool {
-        self.indexing.is_none() && self.searching.is_none() && !self.captioning
+        self.indexing.is_none() && self.searching.is_none() && !self.captioning && !self.finding_duplicates
     }
 
-    pub fn index(&mut self, engine: &Engine, paths: Vec<PathBuf>) {
-        self.indexing = Some((0, 0));
+    pub fn duplicates_found(
+        &mut self,
+        result: Result<crate::gallery::duplicates::Duplicates, String>,
+    ) -> Option<String> {
+        self.finding_duplicates = false;
+        match result {
+            Ok(d) => {
+                self.duplicates = Some(d);
+                None
+            }
+            Err(e) => Some(format!("near-duplicates: {e}")),
+        }
+    }
+
+    /// Adds images and recordings (transcribed with `model`) to the library.
+    pub fn index(&mut self, engine: &Engine, paths: Vec<PathBuf>, model: &str) {
+        self.indexing = Some(Indexing::default());
         engine.send(Request::Index {
             gallery: self.gallery.clone(),
             paths,
             encoder: EncoderChoice::Auto,
             reindex: false,
+            speech: Some(model.to_owned()),
         });
     }
 
-    pub fn indexing(&mut self, done: usize, total: usize) {
-        self.indexing = Some((done, total));
+    pub fn indexing(&mut self, done: usize, total: usize, transcribing: Option<(PathBuf, f32)>) {
+        self.indexing = Some(Indexing { done, total, transcribing });
     }
 
-    pub fn indexed(&mut self, result: Result<IndexReport, String>) -> Option<String> {
+    /// Asks how much the library holds (at start and after each run).
+    pub fn ask_size(&self, engine: &Engine) {
+        engine.send(Request::LibrarySize { gallery: self.gallery.clone() });
+    }
+
+    pub fn sized(&mut self, result: Result<LibrarySize, String>) -> Option<String> {
+        match result {
+            Ok(size) => {
+                self.size = Some(size);
+                None
+            }
+            Err(e) => Some(format!("library: {e}")),
+        }
+    }
+
+    pub fn indexed(&mut self, engine: &Engine, result: Result<IndexReport, String>) -> Option<String> {
         self.indexing = None;
+        self.ask_size(engine);
         match result {
             Ok(r) => {
                 self.report = Some(r);
@@ -149,13 +207,10 @@ impl ImagesPanel {
         if !text.is_empty() && !self.history.iter().any(|h| h == text) {
             self.history.push(text.to_owned());
         }
-        engine.send(Request::SearchImages {
-            id,
-            gallery: self.gallery.clone(),
-            query,
-            top: TOP,
-            encoder: EncoderChoice::Auto,
-        });
+        self.playing = None;
+        self.duplicates = None;
+        let ask = Ask { query, kind: SearchKind::All, top: TOP };
+        engine.send(Request::Search { id, gallery: self.gallery.clone(), ask, encoder: EncoderChoice::Auto });
     }
 
     pub fn search_similar(&mut self, engine: &Engine, image: PathBuf) {
@@ -170,7 +225,8 @@ impl ImagesPanel {
         self.searching = None;
         match result {
             Ok(found) => {
-                self.results = found.images;
+                self.size = Some(found.library);
+                self.results = found.items;
                 if let Some(h) = &found.heard
                     && !self.history.contains(h)
                 {
@@ -241,8 +297,12 @@ impl ImagesPanel {
                 Err(e) => tracing::warn!("thumbnail {}: {e}", path.display()),
             }
         }
-        for r in &self.results {
-            let source = r.thumbnail.clone().unwrap_or_else(|| r.path.clone());
+        let mut wanted: Vec<PathBuf> =
+            self.images().map(|r| r.thumbnail.clone().unwrap_or_else(|| r.path.clone())).collect();
+        if let Some(d) = &self.duplicates {
+            wanted.extend(d.groups.iter().flatten().cloned());
+        }
+        for source in wanted {
             if self.requested.insert(source.clone()) {
                 let _ = loader.requests.send(source);
             }
@@ -251,7 +311,48 @@ impl ImagesPanel {
 
     /// Every result's thumbnail is on screen.
     pub fn thumbnails_shown(&self) -> bool {
-        self.results.iter().all(|r| self.texture_of(r).is_some())
+        self.images().all(|r| self.texture_of(r).is_some())
+    }
+
+    fn images(&self) -> impl Iterator<Item = &FoundImage> {
+        self.results.iter().filter_map(|r| match r {
+            FoundItem::Image(i) => Some(i),
+            FoundItem::Moment(_) => None,
+        })
+    }
+
+    /// Plays the moment at `rank` of the results from its start (again: stops it).
+    fn play(&mut self, rank: usize, notices: &mut Vec<String>) {
+        if self.playing.as_ref().is_some_and(|(r, _)| *r == rank) {
+            self.playing = None;
+            return;
+        }
+        self.playing = None;
+        let Some(FoundItem::Moment(m)) = self.results.get(rank) else { return };
+        match Playback::start(&m.path, m.start) {
+            Ok(p) => {
+                tracing::info!("playing {} from {:.1} s on {}", m.path.display(), m.start, p.device());
+                self.playing = Some((rank, p));
+            }
+            Err(e) => notices.push(format!("play: {e}")),
+        }
+    }
+
+    /// Where the moment at `rank` is playing, if it is.
+    pub fn playing_at(&self, rank: usize) -> Option<f64> {
+        self.playing.as_ref().filter(|(r, _)| *r == rank).map(|(_, p)| p.position())
+    }
+
+    /// The playback ends by itself at the end of the recording.
+    fn tidy_playback(&mut self, notices: &mut Vec<String>) {
+        if let Some((_, p)) = &self.playing
+            && p.finished()
+        {
+            if let Some(why) = p.problem() {
+                notices.push(format!("play: {why}"));
+            }
+            self.playing = None;
+        }
     }
 
     fn texture_of(&self, found: &FoundImage) -> Option<&egui::TextureHandle> {
@@ -266,7 +367,7 @@ impl ImagesPanel {
     }
 
     pub(super) fn result_paths(&self) -> Vec<PathBuf> {
-        self.results.iter().map(|r| r.path.clone()).collect()
+        self.images().map(|r| r.path.clone()).collect()
     }
 }
 
@@ -276,11 +377,12 @@ fn name_of(path: &Path) -> String {
 
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     app.images.thumbnails(ui.ctx());
+    app.images.tidy_playback(&mut app.notices);
     ui.horizontal(|ui| {
         let label = ui.label("Search");
         let edit = ui.add(
             egui::TextEdit::singleline(&mut app.images.query)
-                .hint_text("what to find: a red car, \"the moon\" - night")
+                .hint_text("what to find, seen or said: a red car, the budget meeting")
                 .desired_width(360.0),
         );
         let edit = edit.labelled_by(label.id);
@@ -307,51 +409,78 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         }
     });
     ui.horizontal(|ui| {
-        if ui.button("Index a folder…").clicked()
+        if ui.button("Add a folder…").on_hover_text("Its images and recordings").clicked()
             && let Some(dirs) = rfd::FileDialog::new().pick_folders()
         {
-            app.images.index(&app.engine, dirs);
+            let model = app.settings.model.clone();
+            app.images.index(&app.engine, dirs, &model);
         }
-        if ui.button("Find similar…").on_hover_text("Images like the one you pick").clicked()
+        if ui
+            .button("Find similar…")
+            .on_hover_text("Images like the one you pick, and moments about it")
+            .clicked()
             && let Some(file) =
                 rfd::FileDialog::new().add_filter("image", &crate::media::IMAGE_EXTENSIONS).pick_file()
         {
             app.images.search_similar(&app.engine, file);
         }
-        match app.images.indexing {
-            Some((done, total)) => {
-                let fraction = if total == 0 { 0.0 } else { done as f32 / total as f32 };
-                ui.add(
-                    egui::ProgressBar::new(fraction)
-                        .desired_width(200.0)
-                        .text(format!("indexing {done}/{total}")),
-                );
-                if ui.button("Cancel indexing").clicked() {
-                    app.engine.cancel_indexing();
+        if ui
+            .add_enabled(!app.images.finding_duplicates, egui::Button::new("Near-duplicates"))
+            .on_hover_text("Groups of images that are the same photograph re-encoded, resized or cropped")
+            .clicked()
+        {
+            app.images.finding_duplicates = true;
+            app.send(Request::Duplicates { gallery: app.images.gallery.clone(), threshold: None });
+        }
+        if let Some(size) = app.images.size {
+            ui.label(format!(
+                "Library: {} images, {} recordings ({} moments)",
+                size.images, size.recordings, size.moments
+            ));
+        }
+    });
+    ui.horizontal(|ui| match &app.images.indexing {
+        Some(run) => {
+            let fraction = if run.total == 0 {
+                0.0
+            } else {
+                let within = run.transcribing.as_ref().map_or(0.0, |t| t.1);
+                (run.done as f32 + within) / run.total as f32
+            };
+            let text = match &run.transcribing {
+                Some((file, f)) => {
+                    format!(
+                        "adding {}/{}: transcribing {} {:.0} %",
+                        run.done,
+                        run.total,
+                        name_of(file),
+                        f * 100.0
+                    )
                 }
+                None => format!("adding {}/{}", run.done, run.total),
+            };
+            ui.add(egui::ProgressBar::new(fraction).desired_width(320.0).text(text));
+            if ui.button("Cancel adding").clicked() {
+                app.engine.cancel_indexing();
             }
-            None => {
-                if let Some(r) = &app.images.report {
-                    let summary = format!(
-                        "indexed: {} added, {} updated, {} renamed, {} unchanged, {} removed, {} skipped{}",
-                        r.added,
-                        r.updated,
-                        r.renamed,
-                        r.unchanged,
-                        r.removed,
-                        r.failed.len(),
-                        if r.cancelled { " (cancelled)" } else { "" }
-                    );
-                    let response = ui.label(summary);
-                    if !r.failed.is_empty() {
-                        let reasons: Vec<String> = r
-                            .failed
-                            .iter()
-                            .take(20)
-                            .map(|(p, why)| format!("{}: {why}", p.display()))
-                            .collect();
-                        response.on_hover_text(reasons.join("\n"));
-                    }
+        }
+        None => {
+            if let Some(r) = &app.images.report {
+                let summary = format!(
+                    "added {}, updated {}, renamed {}, unchanged {}, removed {}, skipped {}{}",
+                    r.added,
+                    r.updated,
+                    r.renamed,
+                    r.unchanged,
+                    r.removed,
+                    r.failed.len(),
+                    if r.cancelled { " (cancelled)" } else { "" }
+                );
+                let response = ui.label(summary);
+                if !r.failed.is_empty() {
+                    let reasons: Vec<String> =
+                        r.failed.iter().take(20).map(|(p, why)| format!("{}: {why}", p.display())).collect();
+                    response.on_hover_text(reasons.join("\n"));
                 }
             }
         }
@@ -361,48 +490,75 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     }
     let zone = egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(ui.available_width());
-        ui.weak("Drop images or folders anywhere to index them; drop one image here to find similar ones.");
+        ui.weak(
+            "Drop images, recordings or folders anywhere to add them; drop one image here to find similar ones and moments about it.",
+        );
     });
     app.images.similar_zone = zone.response.rect;
     let caption_height = 150.0;
+    let mut play = None;
     egui::ScrollArea::vertical()
         .id_salt("results")
         .max_height((ui.available_height() - caption_height).max(120.0))
         .auto_shrink([false, false])
         .show(ui, |ui| {
-            if app.images.results.is_empty() {
-                ui.weak("No results yet: index some images, then search.");
+            if let Some(d) = &app.images.duplicates {
+                duplicates_view(ui, &app.images, d);
+                return;
             }
-            // As many thumbnails a row as the panel is wide; the rows scroll.
+            if app.images.results.is_empty() {
+                let empty = app.images.size.is_none_or(|s| s.images + s.recordings == 0);
+                if empty {
+                    ui.weak("The library is empty: add images, recordings or folders, then search.");
+                } else {
+                    ui.weak("No results yet: search for something seen or said.");
+                }
+            }
+            // Results wrap into rows as wide as the panel (a moment takes two thumbnails'
+            // width); the rows scroll.
             let gap = ui.spacing().item_spacing.x;
-            let per_row = (((ui.available_width() + gap) / (THUMB + gap)).floor() as usize).max(1);
-            egui::Grid::new("result-grid").spacing([gap, gap]).show(ui, |ui| {
-                for (rank, r) in app.images.results.iter().enumerate() {
-                    ui.vertical(|ui| {
-                        ui.set_width(THUMB);
-                        match app.images.texture_of(r) {
-                            Some(t) => {
-                                ui.add(
-                                    egui::Image::new(t)
-                                        .fit_to_exact_size(egui::vec2(THUMB, THUMB))
-                                        .maintain_aspect_ratio(true)
-                                        .alt_text(name_of(&r.path)),
-                                )
-                                .on_hover_text(r.path.display().to_string());
-                            }
-                            None => {
-                                ui.add_sized([THUMB, THUMB], egui::Spinner::new());
+            let moment_width = THUMB * 2.0 + gap;
+            let width_of = |item: &FoundItem| match item {
+                FoundItem::Image(_) => THUMB,
+                // The frame's margins and stroke on both sides.
+                FoundItem::Moment(_) => moment_width + 14.0,
+            };
+            let available = ui.available_width();
+            let mut rows: Vec<Vec<usize>> = Vec::new();
+            let mut used = f32::INFINITY;
+            for (rank, item) in app.images.results.iter().enumerate() {
+                let w = width_of(item);
+                if used + gap + w > available {
+                    rows.push(Vec::new());
+                    used = -gap;
+                }
+                used += gap + w;
+                if let Some(row) = rows.last_mut() {
+                    row.push(rank);
+                }
+            }
+            for row in rows {
+                ui.horizontal_top(|ui| {
+                    for rank in row {
+                        match &app.images.results[rank] {
+                            FoundItem::Image(r) => image_cell(ui, &app.images, rank, r),
+                            FoundItem::Moment(m) => {
+                                let at = app.images.playing_at(rank);
+                                if moment_cell(ui, rank, m, at, moment_width) {
+                                    play = Some(rank);
+                                }
                             }
                         }
-                        let label = format!("{}. {} {:.3}", rank + 1, name_of(&r.path), r.score);
-                        ui.add(egui::Label::new(label).wrap());
-                    });
-                    if (rank + 1) % per_row == 0 {
-                        ui.end_row();
                     }
-                }
-            });
+                });
+            }
         });
+    if let Some(rank) = play {
+        app.images.play(rank, &mut app.notices);
+    }
+    if app.images.playing.is_some() {
+        ui.ctx().request_repaint_after(std::time::Duration::from_millis(40));
+    }
     ui.separator();
     ui.horizontal(|ui| {
         let label = ui.label("Captions");
@@ -415,7 +571,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         .labelled_by(label.id);
         ui.vertical(|ui| {
             let images: Vec<PathBuf> =
-                app.images.results.iter().take(CAPTION_IMAGES).map(|r| r.path.clone()).collect();
+                app.images.images().take(CAPTION_IMAGES).map(|r| r.path.clone()).collect();
             let can = !images.is_empty() && !app.images.captions.trim().is_empty();
             if ui
                 .add_enabled(can, egui::Button::new("Match captions"))
@@ -471,4 +627,126 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             });
         });
     });
+}
+
+fn image_cell(ui: &mut egui::Ui, panel: &ImagesPanel, rank: usize, r: &FoundImage) {
+    ui.vertical(|ui| {
+        ui.set_width(THUMB);
+        match panel.texture_of(r) {
+            Some(t) => {
+                ui.add(
+                    egui::Image::new(t)
+                        .fit_to_exact_size(egui::vec2(THUMB, THUMB))
+                        .maintain_aspect_ratio(true)
+                        .alt_text(name_of(&r.path)),
+                )
+                .on_hover_text(r.path.display().to_string());
+            }
+            None => {
+                ui.add_sized([THUMB, THUMB], egui::Spinner::new());
+            }
+        }
+        let label = format!("{}. {} {:.3}", rank + 1, name_of(&r.path), r.score);
+        ui.add(egui::Label::new(label).wrap());
+    });
+}
+
+/// A spoken moment: where it is, what was said around it (the moment itself strong), and Play;
+/// while it plays, the word being said is lit. Returns whether Play (or Stop) was clicked.
+fn moment_cell(ui: &mut egui::Ui, rank: usize, m: &FoundMoment, playing: Option<f64>, width: f32) -> bool {
+    let mut clicked = false;
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(width);
+        ui.vertical(|ui| {
+            ui.horizontal(|ui| {
+                let label = if playing.is_some() { "Stop" } else { "Play" };
+                clicked = ui.button(label).on_hover_text("Play the recording from this moment").clicked();
+                ui.label(format!(
+                    "{}. {} {}–{} {:.3}",
+                    rank + 1,
+                    name_of(&m.path),
+                    clock(m.start),
+                    clock(m.end),
+                    m.score
+                ))
+                .on_hover_text(m.path.display().to_string());
+            });
+            let mut job = egui::text::LayoutJob::default();
+            let style = ui.style();
+            let weak = egui::TextFormat { color: style.visuals.weak_text_color(), ..Default::default() };
+            let strong = egui::TextFormat { color: style.visuals.strong_text_color(), ..Default::default() };
+            let lit = egui::TextFormat {
+                color: style.visuals.strong_text_color(),
+                background: style.visuals.selection.bg_fill,
+                ..Default::default()
+            };
+            if !m.context.before.is_empty() {
+                job.append(&format!("… {} ", m.context.before), 0.0, weak.clone());
+            }
+            match playing {
+                Some(at) if !m.context.words.is_empty() => {
+                    for w in &m.context.words {
+                        let format = if w.start <= at && at < w.end { lit.clone() } else { strong.clone() };
+                        job.append(&format!("{} ", w.word.trim()), 0.0, format);
+                    }
+                }
+                _ => job.append(&m.text, 0.0, strong),
+            }
+            if !m.context.after.is_empty() {
+                job.append(&format!(" {} …", m.context.after), 0.0, weak);
+            }
+            job.wrap.max_width = width;
+            ui.label(job);
+            if let Some(at) = playing {
+                ui.weak(format!("playing {}", clock(at)));
+            }
+        });
+    });
+    clicked
+}
+
+/// Seconds as m:ss.s.
+fn clock(secs: f64) -> String {
+    let tenths = (secs.max(0.0) * 10.0).round() as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
+}
+
+/// The near-duplicate groups, a row of thumbnails each.
+fn duplicates_view(ui: &mut egui::Ui, panel: &ImagesPanel, d: &crate::gallery::duplicates::Duplicates) {
+    let n = d.groups.len();
+    ui.strong(format!(
+        "{n} {} of near-duplicates among {} images",
+        if n == 1 { "group" } else { "groups" },
+        d.images
+    ));
+    if d.without_features > 0 {
+        ui.weak(format!(
+            "{} images were added by an older version: add them again to compare them",
+            d.without_features
+        ));
+    }
+    for (i, group) in d.groups.iter().enumerate() {
+        ui.label(format!("Group {}", i + 1));
+        ui.horizontal_wrapped(|ui| {
+            for path in group {
+                ui.vertical(|ui| {
+                    ui.set_width(THUMB);
+                    match panel.textures.get(path) {
+                        Some(t) => {
+                            ui.add(
+                                egui::Image::new(t)
+                                    .fit_to_exact_size(egui::vec2(THUMB, THUMB))
+                                    .maintain_aspect_ratio(true)
+                                    .alt_text(name_of(path)),
+                            );
+                        }
+                        None => {
+                            ui.add_sized([THUMB, THUMB], egui::Spinner::new());
+                        }
+                    }
+                    ui.add(egui::Label::new(name_of(path)).wrap()).on_hover_text(path.display().to_string());
+                });
+            }
+        });
+    }
 }

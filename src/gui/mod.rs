@@ -42,7 +42,7 @@ impl Tab {
         match self {
             Tab::Transcribe => "Transcribe",
             Tab::Commands => "Commands",
-            Tab::Images => "Images",
+            Tab::Images => "Library",
             Tab::Space => "Space",
             Tab::Settings => "Settings",
         }
@@ -123,6 +123,7 @@ impl CrossmodalApp {
             .clone()
             .or_else(crate::gallery::default_path)
             .unwrap_or_else(|| "gallery.sqlite".into());
+        engine.send(Request::LibrarySize { gallery: gallery.clone() });
         Self {
             engine,
             tab: Tab::Transcribe,
@@ -247,14 +248,24 @@ impl CrossmodalApp {
             Event::CommandsReady { commands, .. } => self.commands.ready(commands),
             // Decisions come to the Commands panel through its live pipeline.
             Event::Matched { .. } => {}
-            Event::Indexing { done, total } => self.images.indexing(done, total),
+            Event::Indexing { done, total, transcribing } => self.images.indexing(done, total, transcribing),
+            Event::Library(result) => {
+                if let Some(e) = self.images.sized(result) {
+                    self.notice(e);
+                }
+            }
             Event::Indexed(result) => {
-                if let Some(e) = self.images.indexed(result) {
+                if let Some(e) = self.images.indexed(&self.engine, result) {
                     self.notice(e);
                 }
             }
             Event::Found { id, result } => {
                 if let Some(e) = self.images.found(id, result) {
+                    self.notice(e);
+                }
+            }
+            Event::Duplicates(result) => {
+                if let Some(e) = self.images.duplicates_found(result) {
                     self.notice(e);
                 }
             }
@@ -331,8 +342,9 @@ impl CrossmodalApp {
         self.transcribe.idle() && self.images.idle() && self.space.idle()
     }
 
-    /// Files dropped on the window go where they make sense: audio to Transcribe; images and
-    /// folders to Images (to index, or — dropped on the "find similar" area — as a query).
+    /// Files dropped on the window go where they make sense: audio to Transcribe (to the library
+    /// when the Library panel is shown); images and folders to the library (to add, or — one
+    /// image dropped on the "find similar" area — as a query).
     fn handle_drops(&mut self, ctx: &egui::Context) {
         let (dropped, pointer) = ctx.input(|i| {
             (
@@ -354,6 +366,9 @@ impl CrossmodalApp {
                 )),
             }
         }
+        if self.tab == Tab::Images {
+            visual.append(&mut audio);
+        }
         if !audio.is_empty() {
             self.tab = Tab::Transcribe;
             let options = self.speech_options();
@@ -368,7 +383,8 @@ impl CrossmodalApp {
             if similar && visual.len() == 1 && crate::media::kind(&visual[0]) == Media::Image {
                 self.images.search_similar(&self.engine, visual.remove(0));
             } else {
-                self.images.index(&self.engine, visual);
+                let model = self.settings.model.clone();
+                self.images.index(&self.engine, visual, &model);
             }
         }
     }
@@ -563,8 +579,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let mut app = app(dir.path());
         let found = |name: &str| Found {
-            images: vec![crate::engine::FoundImage { path: name.into(), score: 0.5, thumbnail: None }],
-            heard: None,
+            items: vec![crate::engine::FoundItem::Image(crate::engine::FoundImage {
+                path: name.into(),
+                score: 0.5,
+                cosine: 0.5,
+                thumbnail: None,
+            })],
+            ..Found::default()
         };
         app.images.search_similar(&app.engine, dir.path().join("x.png"));
         let old = app.images.awaited().expect("a search is out");

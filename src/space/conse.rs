@@ -88,14 +88,29 @@ impl LiteImageEncoder {
 
     /// One unit vector per image in the shared space.
     pub fn embed(&self, images: &[image::RgbImage]) -> Result<Vec<Embedding>, SpaceError> {
+        Ok(self.embed_with_features(images)?.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// Each image's vector in the shared space, and the network's own features (unit length),
+    /// which tell one photograph from another of the same things (near-duplicates).
+    pub fn embed_with_features(
+        &self,
+        images: &[image::RgbImage],
+    ) -> Result<Vec<(Embedding, Embedding)>, SpaceError> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
         let inputs = images.iter().map(image_lite::preprocess).collect::<Result<Vec<_>, _>>()?;
         let batch = Tensor::stack(&inputs, 0)?;
-        let probs: Vec<Vec<f32>> = self.probabilities(&batch)?.to_vec2()?;
+        let features = self.net.features(&batch)?;
+        let probs: Vec<Vec<f32>> = image_lite::softmax(&self.net.classify(&features)?)?.to_vec2()?;
+        let features: Vec<Vec<f32>> = features.to_vec2()?;
         let classes: Vec<Vec<f32>> = self.classes.to_vec2()?;
-        Ok(probs.iter().map(|p| self.mix(p, &classes)).collect())
+        Ok(probs
+            .iter()
+            .zip(features)
+            .map(|(p, f)| (self.mix(p, &classes), Embedding::normalised(f)))
+            .collect())
     }
 
     /// The softmax-weighted mean of the top classes' embeddings (weights renormalised over them).

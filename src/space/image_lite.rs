@@ -219,6 +219,17 @@ impl LiteNet {
 
     /// Logits [N, 1000] for preprocessed images [N, 3, 224, 224].
     pub fn logits(&self, images: &Tensor) -> Result<Tensor, SpaceError> {
+        self.classify(&self.features(images)?)
+    }
+
+    /// Logits [N, 1000] from pooled features [N, 1280].
+    pub fn classify(&self, features: &Tensor) -> Result<Tensor, SpaceError> {
+        Ok(features.matmul(&self.fc_weight.t()?)?.broadcast_add(&self.fc_bias)?)
+    }
+
+    /// The network's own picture of each image: its last layer before the classifier, averaged
+    /// over the image, [N, 1280], for preprocessed images [N, 3, 224, 224].
+    pub fn features(&self, images: &Tensor) -> Result<Tensor, SpaceError> {
         let mut x = self.stem.forward(&images.to_device(&self.device)?)?;
         for b in &self.blocks {
             let input = x.clone();
@@ -231,9 +242,8 @@ impl LiteNet {
             }
         }
         let x = self.head.forward(&x)?;
-        // Global average pool → [N, 1280], then the classifier.
-        let pooled = x.flatten_from(2)?.mean(D::Minus1)?;
-        Ok(pooled.matmul(&self.fc_weight.t()?)?.broadcast_add(&self.fc_bias)?)
+        // Global average pool → [N, 1280].
+        Ok(x.flatten_from(2)?.mean(D::Minus1)?)
     }
 }
 

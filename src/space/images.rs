@@ -60,6 +60,18 @@ impl ImageSpace {
         }
     }
 
+    /// Each image's vector in this space and a vector that tells near-duplicates apart from
+    /// photographs of the same things: the lite network's own features, or CLIP's image vector.
+    pub fn embed_images_with_features(
+        &self,
+        images: &[image::RgbImage],
+    ) -> Result<Vec<(Embedding, Embedding)>, SpaceError> {
+        match self {
+            Self::Lite { lite, .. } => lite.embed_with_features(images),
+            Self::Clip(clip) => Ok(clip.embed_images(images)?.into_iter().map(|e| (e.clone(), e)).collect()),
+        }
+    }
+
     /// How sharply caption cosines are turned into probabilities: CLIP's own logit scale (100),
     /// or, in the sentence space, 20 (its cosines span about 0.1–0.7; a 0.1 lead is 7:1 odds).
     pub fn caption_scale(&self) -> f32 {

@@ -62,7 +62,7 @@ impl Segment {
 
 /// A word and when it was said, from whisper.cpp's token timestamps; `probability` is the mean
 /// of its tokens' probabilities.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Word {
     pub start: f64,
     pub end: f64,

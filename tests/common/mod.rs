@@ -316,3 +316,20 @@ pub fn recall_at_1(
     }
     out
 }
+
+/// What a person might type to find each public recording: paraphrases of what is said in it,
+/// not its words (query, the recording's file name). Written for the library's bench and test.
+pub const MOMENT_QUERIES: [(&str, &str); 12] = [
+    ("how much the brother could sensibly afford to give his family", "librivox_0870.wav"),
+    ("a young fellow who was not bad natured", "librivox_0880.wav"),
+    ("being selfish and unfeeling is not the same as being wicked", "librivox_0890.wav"),
+    ("with a kinder wife he would have been more respected", "librivox_0920.wav"),
+    ("he could even have become likeable", "librivox_0930.wav"),
+    ("the ten from the club suit", "cards_001.wav"),
+    ("a queen of the club suit", "cards_002.wav"),
+    ("the seven card of clubs", "cards_003.wav"),
+    ("a pair of fives", "cards_004.wav"),
+    ("three cards: spades, clubs and hearts", "cards_005.wav"),
+    ("move ahead ten metres", "goforward.wav"),
+    ("head off someplace and get a thing done", "something.wav"),
+];

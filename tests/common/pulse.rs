@@ -82,3 +82,34 @@ impl VirtualMic {
         (child, Instant::now())
     }
 }
+
+// Listening takes `&self` for the same reason as playing.
+#[allow(clippy::unused_self)]
+impl VirtualMic {
+    /// Makes the null sink the default output too, so that what the program plays can be heard
+    /// on its monitor.
+    pub fn route_output_here(&self) {
+        assert!(
+            ok(Command::new("pactl").args(["set-default-sink", "virt"])),
+            "the null sink could not be made the default output"
+        );
+    }
+
+    /// Starts recording the sink's monitor (what is played), until `heard`.
+    pub fn start_hearing(&self) -> std::process::Child {
+        Command::new("parec")
+            .args(["-d", "virt.monitor", "--raw", "--format=s16le", "--rate=16000", "--channels=1"])
+            .arg("--latency-msec=20")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("parec starts")
+    }
+
+    /// Stops the recording (SIGTERM, on which parec writes out what it holds): 16 kHz mono.
+    pub fn heard(&self, child: std::process::Child) -> Vec<f32> {
+        let _ = ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+        let out = child.wait_with_output().expect("parec output");
+        out.stdout.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0).collect()
+    }
+}
