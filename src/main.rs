@@ -144,6 +144,12 @@ enum Command {
         /// Whisper model that transcribes the recordings.
         #[arg(long, default_value = model_store::catalogue::DEFAULT_WHISPER)]
         model: String,
+        /// Keep watching: look again every --every seconds and add what is new or changed,
+        /// until Ctrl+C.
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value_t = 10.0, requires = "watch")]
+        every: f64,
     },
     /// Index folders of images only into a gallery (`add` takes recordings too).
     Index {
@@ -370,11 +376,12 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             let source = microphone(device.as_deref(), false);
             dictate(store, shortcut, toggle, source, output, commands, &speech)
         }
-        Some(Command::Add { paths, gallery, reindex, encoder, model }) => {
-            index(store, paths, gallery, reindex, encoder, Some(model))
+        Some(Command::Add { paths, gallery, reindex, encoder, model, watch, every }) => {
+            let watch = watch.then(|| Duration::from_secs_f64(every.max(0.5)));
+            index(store, &paths, gallery, reindex, encoder, Some(&model), watch)
         }
         Some(Command::Index { dirs, gallery, reindex, encoder }) => {
-            index(store, dirs, gallery, reindex, encoder, None)
+            index(store, &dirs, gallery, reindex, encoder, None, None)
         }
         Some(Command::Search {
             query,
@@ -455,33 +462,93 @@ fn progress_bar(template: &str, length: u64) -> ProgressBar {
 
 fn index(
     store: ModelStore,
-    paths: Vec<PathBuf>,
+    paths: &[PathBuf],
     gallery: Option<PathBuf>,
     reindex: bool,
     encoder: EncoderChoice,
-    speech: Option<String>,
+    speech: Option<&str>,
+    watch: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
     let path = gallery_path(gallery)?;
     let engine = Engine::start(store, unwatched());
-    let hears = speech.is_some();
-    engine.send(Request::Index { gallery: path.clone(), paths, encoder, reindex, speech });
-    let bar = progress_bar("adding {bar:40} {pos}/{len} {elapsed} {msg}", 0);
-    let report = engine.wait_for(|e| match e {
-        Event::Indexing { done, total, transcribing } => {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(transcribing.map_or_else(String::new, |(file, fraction)| {
-                let name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                format!("transcribing {name} {:.0}%", fraction * 100.0)
-            }));
-            None
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if watch.is_some() {
+        // Ctrl+C ends the watch after the file at hand; what was added stays.
+        let flag = Arc::clone(&stop);
+        if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
+            eprintln!("warning: Ctrl+C will not stop cleanly: {e}");
         }
-        Event::Indexed(result) => Some(result),
-        Event::Error(e) => Some(Err(e)),
-        _ => None,
+        eprintln!(
+            "watching {} (Ctrl+C stops)",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut first = true;
+    let mut told: std::collections::HashSet<(PathBuf, String)> = std::collections::HashSet::new();
+    loop {
+        let request = Request::Index {
+            gallery: path.clone(),
+            paths: paths.to_vec(),
+            encoder,
+            reindex: reindex && first,
+            speech: speech.map(str::to_owned),
+        };
+        let report = add_once(&engine, request, &stop)?;
+        // Watching, a look that found nothing new (no change, no new failure) says nothing.
+        let fresh = report.failed.iter().filter(|f| told.insert((*f).clone())).count();
+        let new_failure = fresh > 0;
+        let changed = report.added + report.updated + report.renamed + report.removed > 0 || new_failure;
+        if first || changed {
+            print_report(&path, &report, speech.is_some());
+        }
+        first = false;
+        let Some(every) = watch else { break };
+        let until = Instant::now() + every;
+        while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One add run, with a progress bar on a terminal; `stop` cancels it.
+fn add_once(
+    engine: &Engine,
+    request: Request,
+    stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<crossmodal::gallery::IndexReport> {
+    engine.send(request);
+    let bar = progress_bar("adding {bar:40} {pos}/{len} {elapsed} {msg}", 0);
+    let mut cancelled = false;
+    let report = engine.wait_for(|e| {
+        if !cancelled && stop.load(std::sync::atomic::Ordering::Relaxed) {
+            cancelled = true;
+            engine.cancel_indexing();
+        }
+        match e {
+            Event::Indexing { done, total, transcribing } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(transcribing.map_or_else(String::new, |(file, fraction)| {
+                    let name =
+                        file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                    format!("transcribing {name} {:.0}%", fraction * 100.0)
+                }));
+                None
+            }
+            Event::Indexed(result) => Some(result),
+            Event::Error(e) => Some(Err(e)),
+            _ => None,
+        }
     })?;
     bar.finish_and_clear();
-    let report = report.map_err(anyhow::Error::msg)?;
+    report.map_err(anyhow::Error::msg)
+}
+
+fn print_report(path: &Path, report: &crossmodal::gallery::IndexReport, hears: bool) {
     let moments = if hears { format!(", moments {}", report.moments) } else { String::new() };
     println!(
         "{}: added {}, updated {}, renamed {}, unchanged {}, removed {}, failed {}{moments}",
@@ -499,7 +566,6 @@ fn index(
     if report.cancelled {
         println!("  stopped before the end: run it again to add the rest");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// What to search for; the parts given are added.

@@ -182,3 +182,43 @@ fn paraphrases_find_their_recordings_among_everything() {
     }
     assert!(first >= 11, "{first} of 12 first");
 }
+
+/// `add --watch` picks up a recording put in the folder while it runs, and Ctrl+C ends it.
+#[test]
+fn a_watched_folder_takes_in_new_recordings() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("temp");
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).expect("mkdir");
+    std::fs::copy(common::eval_dir().join("images/coffee.png"), media.join("coffee.png")).expect("copy");
+    let gallery = dir.path().join("library.sqlite");
+    let mut child = crossmodal()
+        .args(["add", "--watch", "--every", "1"])
+        .arg(&media)
+        .arg("--gallery")
+        .arg(&gallery)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = |what: &str| -> String {
+        rx.recv_timeout(std::time::Duration::from_mins(2)).unwrap_or_else(|_| panic!("no line: {what}"))
+    };
+    let first = next("the first run");
+    assert!(first.contains("added 1, updated 0"), "{first}");
+    std::fs::copy(speech_dir().join("goforward.wav"), media.join("goforward.wav")).expect("copy");
+    let second = next("the new recording");
+    assert!(second.contains("added 1, updated 0, renamed 0, unchanged 1,"), "{second}");
+    // Ctrl+C: it stops and exits cleanly.
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "{status}");
+    assert_eq!(file_name(&search("move ahead ten metres", "speech", &gallery)[0]), "goforward.wav");
+}

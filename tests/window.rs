@@ -200,6 +200,48 @@ fn recording_from_the_virtual_microphone_shows_the_transcript() {
 }
 
 #[test]
+fn a_kept_session_goes_into_the_library_and_a_watched_folder_is_followed() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let gallery = dir.path().join("library.sqlite");
+    let mut settings = settings();
+    settings.library.keep_sessions = true;
+    let options = Options {
+        input: Some(clip),
+        gallery: Some(gallery.clone()),
+        settings: Some(settings),
+        ..Options::default()
+    };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    h.key_press(egui::Key::Space);
+    wait(&mut h, "the live transcript", Duration::from_mins(1), |h| has(h, "Go forward 10 meters"));
+    wait(&mut h, "the session to be kept", Duration::from_mins(1), |h| {
+        h.query_by_label("Record").is_some() && h.state().idle()
+    });
+    let sessions: Vec<PathBuf> = std::fs::read_dir(gallery.with_extension("sessions"))
+        .expect("a sessions folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(sessions[0].file_name().is_some_and(|n| n.to_string_lossy().starts_with("session-")));
+    tab(&mut h, "Library");
+    wait(&mut h, "the session in the library", Duration::from_secs(30), |h| {
+        has(h, "1 recordings (1 moments)")
+    });
+
+    // A folder added and watched: a recording put in it later is added by itself.
+    let folder = dir.path().join("watched");
+    std::fs::create_dir(&folder).expect("mkdir");
+    std::fs::copy(common::eval_dir().join("images/moon.png"), folder.join("moon.png")).expect("copy");
+    drop_files(&mut h, &[folder.clone()], egui::pos2(500.0, 450.0));
+    wait(&mut h, "the folder", Duration::from_mins(1), |h| has(h, "Library: 1 images, 1 recordings"));
+    click(&mut h, "Watch folders");
+    std::fs::copy(common::eval_dir().join("speech/something.wav"), folder.join("something.wav"))
+        .expect("copy");
+    wait(&mut h, "the new recording", Duration::from_secs(40), |h| has(h, "Library: 1 images, 2 recordings"));
+}
+
+#[test]
 fn recording_through_a_real_microphone_shows_each_line_as_soon_as_it_is_heard() {
     let mic = common::pulse::virtual_mic();
     let dir = tempfile::tempdir().expect("temp");

@@ -64,6 +64,8 @@ pub struct Indexing {
     pub done: usize,
     pub total: usize,
     pub transcribing: Option<(PathBuf, f32)>,
+    /// A watch run: one that finds nothing new leaves the last report as it was.
+    pub watch: bool,
 }
 
 pub struct ImagesPanel {
@@ -80,6 +82,8 @@ pub struct ImagesPanel {
     /// Near-duplicate groups, when asked for (shown in place of the results).
     duplicates: Option<crate::gallery::duplicates::Duplicates>,
     finding_duplicates: bool,
+    /// When the last run ended.
+    last_run: Option<std::time::Instant>,
     /// The moment playing: its place in the results, and the playback.
     playing: Option<(usize, Playback)>,
     report: Option<IndexReport>,
@@ -110,6 +114,7 @@ impl ImagesPanel {
             size: None,
             duplicates: None,
             finding_duplicates: false,
+            last_run: None,
             playing: None,
             report: None,
             textures: HashMap::new(),
@@ -152,6 +157,20 @@ impl ImagesPanel {
         }
     }
 
+    /// Whether a watch run may start: nothing else is being added, and the last run ended
+    /// `every` ago.
+    pub fn may_watch(&self, every: std::time::Duration) -> bool {
+        self.indexing.is_none() && self.last_run.is_none_or(|t| t.elapsed() >= every)
+    }
+
+    /// A watch run: like `index`, but a run that finds nothing new leaves the last report.
+    pub fn watch(&mut self, engine: &Engine, folders: Vec<PathBuf>, model: &str) {
+        self.index(engine, folders, model);
+        if let Some(run) = &mut self.indexing {
+            run.watch = true;
+        }
+    }
+
     /// Adds images and recordings (transcribed with `model`) to the library.
     pub fn index(&mut self, engine: &Engine, paths: Vec<PathBuf>, model: &str) {
         self.indexing = Some(Indexing::default());
@@ -165,7 +184,8 @@ impl ImagesPanel {
     }
 
     pub fn indexing(&mut self, done: usize, total: usize, transcribing: Option<(PathBuf, f32)>) {
-        self.indexing = Some(Indexing { done, total, transcribing });
+        let run = self.indexing.get_or_insert_with(Indexing::default);
+        (run.done, run.total, run.transcribing) = (done, total, transcribing);
     }
 
     /// Asks how much the library holds (at start and after each run).
@@ -184,11 +204,15 @@ impl ImagesPanel {
     }
 
     pub fn indexed(&mut self, engine: &Engine, result: Result<IndexReport, String>) -> Option<String> {
-        self.indexing = None;
+        let watch = self.indexing.take().is_some_and(|run| run.watch);
+        self.last_run = Some(std::time::Instant::now());
         self.ask_size(engine);
         match result {
             Ok(r) => {
-                self.report = Some(r);
+                let news = r.added + r.updated + r.renamed + r.removed + r.failed.len() > 0;
+                if !watch || news {
+                    self.report = Some(r);
+                }
                 None
             }
             Err(e) => Some(format!("indexing: {e}")),
@@ -412,8 +436,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         if ui.button("Add a folder…").on_hover_text("Its images and recordings").clicked()
             && let Some(dirs) = rfd::FileDialog::new().pick_folders()
         {
-            let model = app.settings.model.clone();
-            app.images.index(&app.engine, dirs, &model);
+            app.add_to_library(dirs);
         }
         if ui
             .button("Find similar…")
@@ -432,6 +455,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             app.images.finding_duplicates = true;
             app.send(Request::Duplicates { gallery: app.images.gallery.clone(), threshold: None });
         }
+        ui.checkbox(&mut app.settings.library.watch, "Watch folders").on_hover_text(format!(
+            "Look at the folders added every 10 s: {}",
+            watched(&app.settings.library.folders)
+        ));
         if let Some(size) = app.images.size {
             ui.label(format!(
                 "Library: {} images, {} recordings ({} moments)",
@@ -749,4 +776,12 @@ fn duplicates_view(ui: &mut egui::Ui, panel: &ImagesPanel, d: &crate::gallery::d
             }
         });
     }
+}
+
+/// The watched folders, for a tooltip.
+fn watched(folders: &[PathBuf]) -> String {
+    if folders.is_empty() {
+        return "none yet (add a folder)".into();
+    }
+    folders.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
 }

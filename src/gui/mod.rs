@@ -25,6 +25,26 @@ pub use settings::{Settings, Theme};
 /// How often meters (input level, progress) are redrawn when nothing else asks for a frame.
 const METER_REFRESH: Duration = Duration::from_millis(250);
 
+/// How often watched folders are looked at.
+const WATCH_EVERY: Duration = Duration::from_secs(10);
+
+/// Unix seconds as `YYYY-MM-DD_HH-MM-SS` (UTC), for file names.
+fn utc_stamp(secs: u64) -> String {
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rest = secs % 86_400;
+    // Howard Hinnant's days-from-civil, inverted.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}_{:02}-{:02}-{:02}", rest / 3600, rest / 60 % 60, rest % 60)
+}
+
 /// The panels, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Tab {
@@ -162,12 +182,23 @@ impl CrossmodalApp {
         purpose: Purpose,
         options: crate::speech::Options,
     ) -> Live {
+        self.start_live_recording(ctx, purpose, options, None)
+    }
+
+    /// `start_live`, also saving everything heard to `record` (a WAV file).
+    pub(crate) fn start_live_recording(
+        &self,
+        ctx: &egui::Context,
+        purpose: Purpose,
+        options: crate::speech::Options,
+        record: Option<PathBuf>,
+    ) -> Live {
         let settings = crate::live::Settings {
             source: self.input_source(),
             purpose,
             model: self.settings.model.clone(),
             options,
-            record: None,
+            record,
             paused: false,
         };
         let repaint = ctx.clone();
@@ -211,13 +242,47 @@ impl CrossmodalApp {
 
     /// Applies what the live pipelines and the engine reported to the state.
     pub fn drain_events(&mut self) {
-        self.transcribe.poll_live(&mut self.notices);
+        if let Some(kept) = self.transcribe.poll_live(&mut self.notices) {
+            self.add_to_library(vec![kept]);
+        }
+        self.watch_library();
         self.commands.poll_live(self.settings.dry_run, &mut self.notices);
         self.images.poll_live(&self.engine, &mut self.notices);
         push_to_talk::poll(self);
         for event in self.engine.poll() {
             self.route(event);
         }
+    }
+
+    /// Adds files and folders to the library (recordings transcribed with the chosen model);
+    /// folders are remembered, to be watched.
+    pub(crate) fn add_to_library(&mut self, paths: Vec<PathBuf>) {
+        for p in &paths {
+            if p.is_dir() && !self.settings.library.folders.contains(p) {
+                self.settings.library.folders.push(p.clone());
+            }
+        }
+        let model = self.settings.model.clone();
+        self.images.index(&self.engine, paths, &model);
+    }
+
+    /// With Watch on, the library's folders are looked at again every few seconds (an
+    /// incremental run: only what changed is read).
+    fn watch_library(&mut self) {
+        let library = &self.settings.library;
+        if !library.watch || library.folders.is_empty() || !self.images.may_watch(WATCH_EVERY) {
+            return;
+        }
+        let folders: Vec<PathBuf> = library.folders.iter().filter(|f| f.is_dir()).cloned().collect();
+        let model = self.settings.model.clone();
+        self.images.watch(&self.engine, folders, &model);
+    }
+
+    /// Where a kept live session is recorded: a folder beside the library file.
+    pub(crate) fn session_file(&self) -> PathBuf {
+        let secs =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.images.gallery().with_extension("sessions").join(format!("session-{}.wav", utc_stamp(secs)))
     }
 
     /// Sends one engine event to the part of the window it answers.
@@ -373,8 +438,11 @@ impl CrossmodalApp {
             self.tab = Tab::Transcribe;
             let options = self.speech_options();
             let model = self.settings.model.clone();
-            for path in audio {
-                self.transcribe.add_file(&self.engine, path, &model, &options);
+            for path in &audio {
+                self.transcribe.add_file(&self.engine, path.clone(), &model, &options);
+            }
+            if self.settings.library.keep_sessions {
+                self.add_to_library(audio);
             }
         }
         if !visual.is_empty() {
@@ -383,8 +451,7 @@ impl CrossmodalApp {
             if similar && visual.len() == 1 && crate::media::kind(&visual[0]) == Media::Image {
                 self.images.search_similar(&self.engine, visual.remove(0));
             } else {
-                let model = self.settings.model.clone();
-                self.images.index(&self.engine, visual, &model);
+                self.add_to_library(visual);
             }
         }
     }

@@ -33,6 +33,20 @@ pub struct Settings {
     /// Show what a recognised command would do instead of doing it.
     pub dry_run: bool,
     pub push_to_talk: PushToTalkSettings,
+    pub library: LibrarySettings,
+}
+
+/// The library: the folders added to it, whether they are watched, whether live sessions are
+/// kept in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct LibrarySettings {
+    /// Folders added so far (watched when `watch`).
+    pub folders: Vec<std::path::PathBuf>,
+    /// Look at `folders` every few seconds and add what is new or changed.
+    pub watch: bool,
+    /// Record each live session (and each file transcribed) into the library.
+    pub keep_sessions: bool,
 }
 
 /// The global push-to-talk shortcut.
@@ -68,6 +82,7 @@ impl Default for Settings {
             margin: calibrated.margin,
             dry_run: false,
             push_to_talk: PushToTalkSettings::default(),
+            library: LibrarySettings::default(),
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct TranscribePanel {
     live_lag: Vec<std::time::Duration>,
     partial: String,
     devices: Option<Vec<String>>,
+    /// Where the live session in progress is recorded, to be kept in the library.
+    kept: Option<PathBuf>,
 }
 
 impl Default for TranscribePanel {
@@ -57,6 +59,7 @@ impl Default for TranscribePanel {
             live_lag: Vec::new(),
             partial: String::new(),
             devices: None,
+            kept: None,
         }
     }
 }
@@ -103,9 +106,10 @@ impl TranscribePanel {
     }
 
     /// Shows what the live pipeline heard: each final line the moment it comes, and the words
-    /// of the utterance in progress.
-    pub fn poll_live(&mut self, notices: &mut Vec<String>) {
-        let Some(live) = &self.live else { return };
+    /// of the utterance in progress. Returns the session's recording once it has ended, when
+    /// it is to be kept in the library.
+    pub fn poll_live(&mut self, notices: &mut Vec<String>) -> Option<PathBuf> {
+        let Some(live) = &self.live else { return None };
         let mut ended = false;
         for event in live.poll() {
             match event {
@@ -132,7 +136,9 @@ impl TranscribePanel {
         }
         if ended {
             self.live = None;
+            return self.kept.take().filter(|p| p.is_file());
         }
+        None
     }
 
     /// Recent transcribed text, oldest first: each live utterance and each file's segments.
@@ -205,7 +211,16 @@ pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
         app.transcribe.stopping = true;
         return;
     }
-    let live = app.start_live(ctx, Purpose::Transcribe { partials: true }, app.speech_options());
+    let kept = app.settings.library.keep_sessions.then(|| app.session_file());
+    if let Some(dir) = kept.as_ref().and_then(|k| k.parent())
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        app.notice(format!("{}: {e}; the session is not kept", dir.display()));
+        return;
+    }
+    let purpose = Purpose::Transcribe { partials: true };
+    let live = app.start_live_recording(ctx, purpose, app.speech_options(), kept.clone());
+    app.transcribe.kept = kept;
     app.transcribe.stopping = false;
     app.transcribe.shown = Shown::Live;
     // A file played as the microphone is shown by its file name; a device by the name it
@@ -241,8 +256,11 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                 rfd::FileDialog::new().add_filter("audio", &crate::media::AUDIO_EXTENSIONS).pick_files()
         {
             let (model, options) = (app.settings.model.clone(), app.speech_options());
-            for f in files {
-                app.transcribe.add_file(&app.engine, f, &model, &options);
+            for f in &files {
+                app.transcribe.add_file(&app.engine, f.clone(), &model, &options);
+            }
+            if app.settings.library.keep_sessions {
+                app.add_to_library(files);
             }
         }
     });
@@ -267,6 +285,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             .labelled_by(label.id)
             .on_hover_text("auto, or a code such as en, de, fr (multilingual models)");
         ui.checkbox(&mut app.settings.translate, "Translate to English");
+        ui.checkbox(&mut app.settings.library.keep_sessions, "Keep in the library")
+            .on_hover_text("Record each live session, and add it and each file transcribed to the library");
     });
     ui.separator();
     let panel = &mut app.transcribe;
