@@ -233,7 +233,7 @@ fn a_kept_session_goes_into_the_library_and_a_watched_folder_is_followed() {
     let folder = dir.path().join("watched");
     std::fs::create_dir(&folder).expect("mkdir");
     std::fs::copy(common::eval_dir().join("images/moon.png"), folder.join("moon.png")).expect("copy");
-    drop_files(&mut h, &[folder.clone()], egui::pos2(500.0, 450.0));
+    drop_files(&mut h, std::slice::from_ref(&folder), egui::pos2(500.0, 450.0));
     wait(&mut h, "the folder", Duration::from_mins(1), |h| has(h, "Library: 1 images, 1 recordings"));
     click(&mut h, "Watch folders");
     std::fs::copy(common::eval_dir().join("speech/something.wav"), folder.join("something.wav"))
