@@ -1,5 +1,6 @@
 //! The gallery loader on arbitrary bytes as its SQLite file: opening, counting, reading the
-//! vectors and searching give results or errors, never a panic.
+//! vectors, the spoken moments and the near-duplicate features, and searching give results or
+//! errors, never a panic.
 #![no_main]
 
 use crossmodal::gallery::Gallery;
@@ -23,5 +24,14 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(hits) = gallery.search(&query, 5) {
             assert!(hits.len() <= 5);
         }
+        let _ = gallery.recordings_len();
+        if let Ok(library) = crossmodal::gallery::moments::Library::load(&gallery) {
+            assert!(library.top_moments(&query, 5).len() <= 5);
+            assert!(library.top_images(&query, 5).len() <= 5);
+            for moment in library.moments.iter().take(3) {
+                let _ = gallery.context(moment);
+            }
+        }
+        let _ = gallery.duplicates(0.5);
     }
 });
