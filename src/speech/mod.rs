@@ -106,11 +106,6 @@ pub struct Options {
     /// Segment times at all: without them (voice commands) the decoder emits no timestamp
     /// tokens and the whole clip is one segment, which is quicker.
     pub timestamps: bool,
-    /// Without timestamps: at most 8 text tokens plus this many per second of audio. Speech
-    /// needs about 4 a second; a decode that loops ("10 of close 10 of close …") stops here
-    /// instead of at whisper.cpp's 220-token limit, which is what lets commands cut the
-    /// encoder's window close to the clip (see `COMMAND_WINDOW_MARGIN_SECS`).
-    pub max_tokens_per_sec: Option<f64>,
 }
 
 impl Default for Options {
@@ -124,7 +119,6 @@ impl Default for Options {
             window_margin_secs: SHORT_AUDIO_CTX_PAD_SECS,
             word_timestamps: false,
             timestamps: true,
-            max_tokens_per_sec: None,
         }
     }
 }
@@ -145,16 +139,6 @@ const MIN_INPUT_SECS: f64 = 1.1;
 /// improves (5.94 → 4.95 %) at 0.237× instead of 0.565×. With 1 s of margin tiny.en fell apart
 /// (70 % WER: loops and misheard cards), so the margin is generous on purpose.
 pub const SHORT_AUDIO_CTX_PAD_SECS: f64 = 10.0;
-/// The margin for voice commands, whose decode is capped (`Options::max_tokens_per_sec`, 8):
-/// measured on the public command set, clean and in noise (60 clips, `crossmodal commands match`
-/// with a throwaway override of the margin, 2 threads, tiny.en), every margin from 2 to 10 s made
-/// the same decisions; without the cap, margins of 6 s and less looped on "ten of clubs" for
-/// 3.7–4.7 s; with it, 4 s had no clip over 1.5 s in three runs (2 and 3 s each had a looping
-/// "go forward" of about 2 s in one run), and the engine's median time per clip fell from
-/// 648–659 ms (10 s) to 469–477 ms. Tuned on the data it was measured on.
-pub const COMMAND_WINDOW_MARGIN_SECS: f64 = 4.0;
-/// See `Options::max_tokens_per_sec`.
-pub const COMMAND_TOKENS_PER_SEC: f64 = 8.0;
 const FULL_AUDIO_CTX: i32 = 1500;
 /// A segment whose no-speech probability is above this *and* whose tokens average a log
 /// probability below `LOW_LOGPROB` is a hallucination over silence or noise ("Thank you.");
@@ -457,9 +441,6 @@ impl Whisper {
         }
         if let Some(p) = pass.prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(p);
-        }
-        if let Some(per_sec) = options.max_tokens_per_sec.filter(|_| !options.timestamps) {
-            params.set_max_tokens((8.0 + per_sec * pass.clip_secs).ceil() as i32);
         }
         let secs = pass.input.len() as f64 / f64::from(SAMPLE_RATE);
         if options.short_audio_ctx && secs < 30.0 {
