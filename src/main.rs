@@ -132,15 +132,8 @@ enum Command {
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// The library file (SQLite); the platform data folder's gallery.sqlite by default.
-        #[arg(long)]
-        gallery: Option<PathBuf>,
-        /// Encode every image again (needed when the library was made by another image
-        /// encoder); recordings are kept.
-        #[arg(long)]
-        reindex: bool,
-        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
-        encoder: EncoderChoice,
+        #[command(flatten)]
+        library: LibraryArgs,
         /// Whisper model that transcribes the recordings.
         #[arg(long, default_value = model_store::catalogue::DEFAULT_WHISPER)]
         model: String,
@@ -155,14 +148,8 @@ enum Command {
     Index {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// The gallery file (SQLite); the platform data folder's gallery.sqlite by default.
-        #[arg(long)]
-        gallery: Option<PathBuf>,
-        /// Empty the gallery first (needed when it was made by another encoder).
-        #[arg(long)]
-        reindex: bool,
-        #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
-        encoder: EncoderChoice,
+        #[command(flatten)]
+        library: LibraryArgs,
     },
     /// Find images and spoken moments by text (sums and differences: `beach - people`), by an
     /// example image, or by speech; the parts given are added.
@@ -225,6 +212,20 @@ enum Command {
         #[command(subcommand)]
         command: CommandsCommand,
     },
+}
+
+/// Where `add` and `index` write, and how images are encoded.
+#[derive(clap::Args)]
+struct LibraryArgs {
+    /// The library file (SQLite); the platform data folder's gallery.sqlite by default.
+    #[arg(long)]
+    gallery: Option<PathBuf>,
+    /// Encode every image again (needed when the library was made by another image encoder);
+    /// recordings are kept.
+    #[arg(long)]
+    reindex: bool,
+    #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
+    encoder: EncoderChoice,
 }
 
 #[derive(Subcommand)]
@@ -376,13 +377,11 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             let source = microphone(device.as_deref(), false);
             dictate(store, shortcut, toggle, source, output, commands, &speech)
         }
-        Some(Command::Add { paths, gallery, reindex, encoder, model, watch, every }) => {
+        Some(Command::Add { paths, library, model, watch, every }) => {
             let watch = watch.then(|| Duration::from_secs_f64(every.max(0.5)));
-            index(store, &paths, gallery, reindex, encoder, Some(&model), watch)
+            index(store, &paths, library, Some(&model), watch)
         }
-        Some(Command::Index { dirs, gallery, reindex, encoder }) => {
-            index(store, &dirs, gallery, reindex, encoder, None, None)
-        }
+        Some(Command::Index { dirs, library }) => index(store, &dirs, library, None, None),
         Some(Command::Search {
             query,
             kind,
@@ -463,12 +462,11 @@ fn progress_bar(template: &str, length: u64) -> ProgressBar {
 fn index(
     store: ModelStore,
     paths: &[PathBuf],
-    gallery: Option<PathBuf>,
-    reindex: bool,
-    encoder: EncoderChoice,
+    library: LibraryArgs,
     speech: Option<&str>,
     watch: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
+    let LibraryArgs { gallery, reindex, encoder } = library;
     let path = gallery_path(gallery)?;
     let engine = Engine::start(store, unwatched());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -638,8 +636,8 @@ fn search(
                     "{:.3}  speech  {} {}–{}  {}",
                     m.score,
                     m.path.display(),
-                    clock(m.start),
-                    clock(m.end),
+                    crossmodal::gallery::moments::clock(m.start),
+                    crossmodal::gallery::moments::clock(m.end),
                     m.text
                 ),
             }
@@ -660,13 +658,6 @@ fn item_json(item: &FoundItem) -> serde_json::Value {
             "score": m.score, "cosine": m.cosine,
         }),
     }
-}
-
-/// Seconds as m:ss.s (h:mm:ss past an hour).
-fn clock(secs: f64) -> String {
-    let tenths = (secs.max(0.0) * 10.0).round() as u64;
-    let (h, m, s) = (tenths / 36_000, tenths / 600 % 60, tenths % 600);
-    if h > 0 { format!("{h}:{m:02}:{:02}", s / 10) } else { format!("{m}:{:02}.{}", s / 10, s % 10) }
 }
 
 fn duplicates(

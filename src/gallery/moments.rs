@@ -36,6 +36,13 @@ pub fn windows(segments: &[&Segment]) -> Vec<Window> {
     out
 }
 
+/// A time in a recording as m:ss.s (h:mm:ss past an hour), as moments are shown.
+pub fn clock(secs: f64) -> String {
+    let tenths = (secs.max(0.0) * 10.0).round() as u64;
+    let (h, m, s) = (tenths / 36_000, tenths / 600 % 60, tenths % 600);
+    if h > 0 { format!("{h}:{m:02}:{:02}", s / 10) } else { format!("{m}:{:02}.{}", s / 10, s % 10) }
+}
+
 /// A stored moment (without its vector).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moment {

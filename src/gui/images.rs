@@ -13,6 +13,7 @@ use crate::engine::{
     Request,
 };
 use crate::gallery::IndexReport;
+use crate::gallery::moments::clock;
 use crate::gallery::rank::SearchKind;
 use crate::live::{Live, LiveEvent, Purpose};
 use crate::space::images::EncoderChoice;
@@ -730,12 +731,6 @@ fn moment_cell(ui: &mut egui::Ui, rank: usize, m: &FoundMoment, playing: Option<
         });
     });
     clicked
-}
-
-/// Seconds as m:ss.s.
-fn clock(secs: f64) -> String {
-    let tenths = (secs.max(0.0) * 10.0).round() as u64;
-    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
 }
 
 /// The near-duplicate groups, a row of thumbnails each.
