@@ -38,7 +38,9 @@ for t in "${targets[@]}"; do
     if ! cargo fuzz run -s none --debug-assertions --target-dir "$target_dir" "$t" "$corpus" "seeds/$t" -- \
         "${limits[@]}" -max_len=65536 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
         > "$log" 2>&1; then
-        grep -E "panicked|thread '|^ +[0-9]+: |SUMMARY|ERROR|Test unit written|memory allocation" "$log" | cut -c1-300 | head -40
+        # The end of the log says why: panics the decoder caught are printed all along.
+        grep -E "panicked|thread '|^ +[0-9]+: |SUMMARY|ERROR|Timeout|Test unit written|memory allocation" "$log" \
+            | cut -c1-300 | tail -40
         echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
         exit 1
     fi

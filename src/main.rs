@@ -852,7 +852,7 @@ fn match_commands(
                 println!("  decided in {} ms", took.as_millis());
             }
             Err(e) => {
-                eprintln!("error: {tag}: {e}");
+                eprintln!("error: {}", naming(&tag, &e));
                 failed = true;
             }
         }
@@ -1046,7 +1046,7 @@ fn transcribe(
                 }
             }
             Err(e) => {
-                eprintln!("error: {tag}: {e}");
+                eprintln!("error: {}", naming(&tag, &e));
                 failed += 1;
             }
         }
@@ -1290,4 +1290,10 @@ fn listen(
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// An error about a file, naming the file once: audio errors already start with its path.
+fn naming(path: &str, error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    if text.starts_with(path) { text } else { format!("{path}: {text}") }
 }

@@ -198,6 +198,7 @@ fn bad_files_are_named_with_the_reason_and_the_rest_still_run() {
                 panic!("no error names {}:\n{stderr}", file.display());
             });
         assert!(line.contains(reason), "{line}");
+        assert_eq!(line.matches(&file.display().to_string()).count(), 1, "the file is named once: {line}");
     }
 }
 

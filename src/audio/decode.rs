@@ -3,16 +3,17 @@
 //! hands them out in chunks, so a two-hour file never sits in memory whole.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSourceStream, ReadBytes};
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Descriptor, Hint, Instantiate, Probe, QueryDescriptor};
+use symphonia::default::formats::IsoMp4Reader;
 
 use super::AudioError;
 use super::resample::To16k;
@@ -175,17 +176,6 @@ impl AudioReader {
                 }
             }
         } else {
-            let mut head = [0u8; 8];
-            let starts_mp4 = std::fs::File::open(path)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-                .is_ok()
-                && super::mp4check::looks_like_mp4(&head);
-            if starts_mp4 {
-                super::mp4check::check(path).map_err(|why| AudioError::Unreadable {
-                    path: shown.clone(),
-                    detail: format!("damaged MP4/M4A file: {why}"),
-                })?;
-            }
             open_symphonia(path, &shown)?
         };
         let resampler = To16k::new(source.rate())
@@ -242,6 +232,46 @@ fn guard<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
+/// symphonia's formats, with its MP4 reader behind `mp4check`: registered first, it is the one
+/// the probe picks at an `ftyp` marker.
+static PROBE: std::sync::LazyLock<Probe> = std::sync::LazyLock::new(|| {
+    let mut probe = Probe::default();
+    for descriptor in <IsoMp4Reader as QueryDescriptor>::query() {
+        probe.register(&Descriptor { inst: Instantiate::Format(checked_mp4), ..*descriptor });
+    }
+    symphonia::default::register_enabled_formats(&mut probe);
+    probe
+});
+
+/// Why an MP4 was refused before its reader saw it.
+#[derive(Debug)]
+struct DamagedMp4(String);
+
+impl std::fmt::Display for DamagedMp4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "damaged MP4/M4A file: {}", self.0)
+    }
+}
+
+impl std::error::Error for DamagedMp4 {}
+
+/// The MP4 reader, once the atom tree from the marker on holds together. The probe leaves the
+/// stream at the marker, four bytes into the first atom.
+#[allow(clippy::trivially_copy_pass_by_ref)] // the signature symphonia's probe calls
+fn checked_mp4(
+    mut stream: MediaSourceStream,
+    options: &FormatOptions,
+) -> symphonia::core::errors::Result<Box<dyn FormatReader>> {
+    let marker = stream.pos();
+    let damaged = |why: String| {
+        SymError::IoError(std::io::Error::new(std::io::ErrorKind::InvalidData, DamagedMp4(why)))
+    };
+    let start = marker.checked_sub(4).ok_or_else(|| damaged("no room for the first atom's size".into()))?;
+    super::mp4check::check(&mut stream, start).map_err(damaged)?;
+    stream.seek(std::io::SeekFrom::Start(marker))?;
+    Ok(Box::new(IsoMp4Reader::try_new(stream, options)?))
+}
+
 fn open_symphonia_unguarded(path: &Path, shown: &str) -> Result<Box<dyn MonoSource>, AudioError> {
     let file = File::open(path)
         .map_err(|e| AudioError::Unreadable { path: shown.to_owned(), detail: e.to_string() })?;
@@ -251,9 +281,14 @@ fn open_symphonia_unguarded(path: &Path, shown: &str) -> Result<Box<dyn MonoSour
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let probed = symphonia::default::get_probe()
+    let probed = PROBE
         .format(&hint, stream, &FormatOptions::default(), &MetadataOptions::default())
         .map_err(|e| match e {
+            SymError::IoError(e)
+                if e.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<DamagedMp4>) =>
+            {
+                AudioError::Unreadable { path: shown.to_owned(), detail: e.to_string() }
+            }
             // A WAV container holding a codec nobody here decodes (WMA, GSM, …).
             SymError::Unsupported(_) if is_riff_wave(path) => {
                 AudioError::Codec { path: shown.to_owned(), detail: e.to_string() }
@@ -290,6 +325,7 @@ mod tests {
             ("regression-m4a-huge-table.bin", "m4a"),
             ("regression-adts-underflow.bin", "m4a"),
             ("regression-huge-sample-rate.bin", "m4a"),
+            ("regression-m4a-after-id3.bin", "mp3"),
         ] {
             let bytes = std::fs::read(seeds.join(name)).expect("seed");
             let path = dir.path().join(format!("{name}.{ext}"));

@@ -1,10 +1,11 @@
 //! A check of an MP4/M4A file's atom tree before symphonia reads it. symphonia's MP4 reader
 //! sizes its tables from the counts written in the file, so a damaged count (found by fuzzing:
 //! an `stts` claiming four billion entries) asks for tens of gigabytes and aborts the process.
-//! Here every atom must fit in its parent and every sample table must fit in its atom.
+//! Here every atom must fit in its parent and every sample table must fit in its atom. The
+//! probe finds an MP4 wherever its `ftyp` marker is (after an ID3 tag, after damaged bytes), so
+//! the check runs from there, inside the probe (`decode::probe`), not from the file's start.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
 
 /// Atoms whose payload is a list of atoms.
 const CONTAINERS: [&[u8; 4]; 11] =
@@ -12,33 +13,42 @@ const CONTAINERS: [&[u8; 4]; 11] =
 /// The most of `moov` read into memory to check it.
 const MAX_MOOV: u64 = 256 << 20;
 
-/// Whether the file starts like an MP4 (an `ftyp` atom first).
-pub fn looks_like_mp4(head: &[u8]) -> bool {
-    head.get(4..8) == Some(b"ftyp")
-}
-
-/// Checks the atom tree of the MP4 file at `path`; the error says what is wrong.
-pub fn check(path: &Path) -> Result<(), String> {
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let len = file.metadata().map_err(|e| e.to_string())?.len();
-    let mut pos = 0u64;
+/// Checks the atom tree that starts at byte `start` of `source` and runs to its end; the error
+/// says what is wrong. `source` is left wherever the check stopped.
+pub fn check(source: &mut (impl Read + Seek), start: u64) -> Result<(), String> {
+    let len = source.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    let mut pos = start;
     while pos < len {
-        file.seek(SeekFrom::Start(pos)).map_err(|e| e.to_string())?;
+        source.seek(SeekFrom::Start(pos)).map_err(|e| e.to_string())?;
         let mut head = [0u8; 16];
-        let n = file.read(&mut head).map_err(|e| e.to_string())?;
+        let n = read_up_to(source, &mut head)?;
         let (kind, header, size) = header(&head[..n], len - pos)?;
         if &kind == b"moov" {
             if size > MAX_MOOV {
                 return Err(format!("its moov atom is {size} bytes, more than any real file has"));
             }
             let mut body = vec![0u8; usize::try_from(size - header).map_err(|e| e.to_string())?];
-            file.seek(SeekFrom::Start(pos + header)).map_err(|e| e.to_string())?;
-            file.read_exact(&mut body).map_err(|e| e.to_string())?;
+            source.seek(SeekFrom::Start(pos + header)).map_err(|e| e.to_string())?;
+            source.read_exact(&mut body).map_err(|e| e.to_string())?;
             children(&body, 0)?;
         }
         pos += size;
     }
     Ok(())
+}
+
+/// Fills `buf` as far as the source goes.
+fn read_up_to(source: &mut impl Read, buf: &mut [u8]) -> Result<usize, String> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(filled)
 }
 
 /// (type, header length, atom size) of the atom starting `head`, with `room` bytes left for it.
@@ -118,6 +128,8 @@ fn table(kind: [u8; 4], payload: &[u8]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
     fn atom(kind: [u8; 4], payload: &[u8]) -> Vec<u8> {
@@ -140,26 +152,26 @@ mod tests {
 
     #[test]
     fn a_table_that_claims_more_entries_than_its_atom_holds_is_refused() {
-        let dir = tempfile::tempdir().expect("temp");
-        let good = dir.path().join("good.m4a");
-        std::fs::write(&good, file(3, 3)).expect("write");
-        assert!(looks_like_mp4(&std::fs::read(&good).expect("read")));
-        check(&good).expect("a consistent file passes");
-        let bad = dir.path().join("bad.m4a");
-        std::fs::write(&bad, file(u32::MAX, 3)).expect("write");
-        let why = check(&bad).expect_err("a damaged count is refused");
+        check(&mut Cursor::new(file(3, 3)), 0).expect("a consistent file passes");
+        let why = check(&mut Cursor::new(file(u32::MAX, 3)), 0).expect_err("a damaged count is refused");
         assert!(why.contains("stts table claims 4294967295 entries"), "{why}");
     }
 
     #[test]
     fn an_atom_larger_than_the_file_is_refused() {
-        let dir = tempfile::tempdir().expect("temp");
         let mut bytes = file(1, 1);
         let moov_at = 16;
         bytes[moov_at..moov_at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
-        let path = dir.path().join("big.m4a");
-        std::fs::write(&path, bytes).expect("write");
-        let why = check(&path).expect_err("refused");
+        let why = check(&mut Cursor::new(bytes), 0).expect_err("refused");
         assert!(why.contains("moov claims"), "{why}");
+    }
+
+    #[test]
+    fn the_tree_is_checked_from_where_it_starts() {
+        // Anything before the tree (a tag, a damaged head) is not part of it.
+        let mut bytes = b"ID3 and other bytes".to_vec();
+        let start = bytes.len() as u64;
+        bytes.extend(file(u32::MAX, 3));
+        assert!(check(&mut Cursor::new(bytes), start).is_err());
     }
 }
