@@ -268,7 +268,9 @@ fn checked_mp4(
     };
     let start = marker.checked_sub(4).ok_or_else(|| damaged("no room for the first atom's size".into()))?;
     super::mp4check::check(&mut stream, start).map_err(damaged)?;
-    stream.seek(std::io::SeekFrom::Start(marker))?;
+    // The reader steps back four bytes within the stream's buffer: they must be in it.
+    stream.seek(std::io::SeekFrom::Start(start))?;
+    stream.read_quad_bytes()?;
     Ok(Box::new(IsoMp4Reader::try_new(stream, options)?))
 }
 
