@@ -241,8 +241,14 @@ impl Matcher {
         let mut heard = None;
         let mut shortlist = Vec::new();
         let mut failure = None;
-        // A command needs no segment times: the decoder skips its timestamp tokens.
-        let options = crate::speech::Options { timestamps: false, ..options.clone() };
+        // A command needs no segment times: the decoder skips its timestamp tokens. Its decode
+        // is capped, so the encoder's window can end close to the clip.
+        let options = crate::speech::Options {
+            timestamps: false,
+            window_margin_secs: options.window_margin_secs.min(crate::speech::COMMAND_WINDOW_MARGIN_SECS),
+            max_tokens_per_sec: Some(crate::speech::COMMAND_TOKENS_PER_SEC),
+            ..options.clone()
+        };
         let (_, sound) = whisper.transcribe_scoring(samples, &options, cancel, |t| {
             match self.hear(&t.text, encoder) {
                 Ok(h) => {

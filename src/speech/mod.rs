@@ -106,6 +106,11 @@ pub struct Options {
     /// Segment times at all: without them (voice commands) the decoder emits no timestamp
     /// tokens and the whole clip is one segment, which is quicker.
     pub timestamps: bool,
+    /// Without timestamps: at most 8 text tokens plus this many per second of audio. Speech
+    /// needs about 4 a second; a decode that loops ("10 of close 10 of close …") stops here
+    /// instead of at whisper.cpp's 220-token limit, which is what lets commands cut the
+    /// encoder's window close to the clip (see `COMMAND_WINDOW_MARGIN_SECS`).
+    pub max_tokens_per_sec: Option<f64>,
 }
 
 impl Default for Options {
@@ -119,6 +124,7 @@ impl Default for Options {
             window_margin_secs: SHORT_AUDIO_CTX_PAD_SECS,
             word_timestamps: false,
             timestamps: true,
+            max_tokens_per_sec: None,
         }
     }
 }
@@ -139,6 +145,19 @@ const MIN_INPUT_SECS: f64 = 1.1;
 /// improves (5.94 → 4.95 %) at 0.237× instead of 0.565×. With 1 s of margin tiny.en fell apart
 /// (70 % WER: loops and misheard cards), so the margin is generous on purpose.
 pub const SHORT_AUDIO_CTX_PAD_SECS: f64 = 10.0;
+/// The margin for voice commands, whose decode is capped (`Options::max_tokens_per_sec`, 8):
+/// measured on the public command set, clean and in noise (60 clips, `crossmodal commands match`
+/// with a throwaway override of the margin, 2 threads, tiny.en), every margin from 2 to 10 s made
+/// the same decisions; without the cap, margins of 6 s and less looped on "ten of clubs" for
+/// 3.7–4.7 s; with it, 4 s had no clip over 1.5 s in three runs (2 and 3 s each had a looping
+/// "go forward" of about 2 s in one run), and the engine's median time per clip fell from
+/// 648–659 ms (10 s) to 469–477 ms. Tuned on the data it was measured on. Live, through a real
+/// microphone, the cut window loops more often (three of seven command clips in one run): a
+/// loop over a phrase is folded to the phrase (`one_period`), any other loop is decoded again at
+/// the safe margin (`Whisper::run`); see docs/BENCHMARKS.md.
+pub const COMMAND_WINDOW_MARGIN_SECS: f64 = 4.0;
+/// See `Options::max_tokens_per_sec`.
+pub const COMMAND_TOKENS_PER_SEC: f64 = 8.0;
 const FULL_AUDIO_CTX: i32 = 1500;
 /// A segment whose no-speech probability is above this *and* whose tokens average a log
 /// probability below `LOW_LOGPROB` is a hallucination over silence or noise ("Thank you.");
@@ -400,19 +419,49 @@ impl Whisper {
         };
         let prompt = prompt_override.or(options.prompt.as_deref());
         let clip_secs = round_ms(samples.len() as f64 / f64::from(SAMPLE_RATE));
-        let pass = Pass { input, clip_secs, options, prompt, cancel, progress };
-        let (mut result, mut state) = self.decode(&pass, false)?;
+        let mut pass = Pass { input, clip_secs, options, prompt, cancel, progress };
+        let (mut result, mut state, mut looped) = self.decode(&pass, false)?;
+        // A capped decode that loops over a phrase ("10 of close. 10 of close. 10 of") heard the
+        // phrase once before it looped: that is the text.
+        if looped
+            && options.max_tokens_per_sec.is_some()
+            && let Some(text) = one_period(&result.text)
+        {
+            let (start, end) = (result.segments.first().map_or(0.0, |s| s.start), clip_secs);
+            result = Transcript::from_segments(
+                vec![Segment { start, end, text, words: Vec::new() }],
+                result.language,
+            );
+            looped = false;
+        }
+        // A window cut closer than the safe margin, or a capped decode, fails by looping: then
+        // the clip is decoded again as any other clip is, at the safe margin and uncapped.
+        let safe = Options {
+            window_margin_secs: options.window_margin_secs.max(SHORT_AUDIO_CTX_PAD_SECS),
+            max_tokens_per_sec: None,
+            ..options.clone()
+        };
+        if looped
+            && (safe.window_margin_secs, safe.max_tokens_per_sec)
+                != (options.window_margin_secs, options.max_tokens_per_sec)
+        {
+            tracing::debug!("the decode looped in the cut window: again at the safe margin, uncapped");
+            pass.options = &safe;
+            (result, state, looped) = self.decode(&pass, false)?;
+        }
         // A looping decode ("go forward, go forward, go forward…") compresses far better than
         // speech does; OpenAI's reference decoder retries such output, and so does this one,
         // deterministically, with beam search.
-        if result.segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO) {
-            (result, state) = self.decode(&pass, true)?;
+        if looped {
+            (result, state, _) = self.decode(&pass, true)?;
         }
         result.segments = result.segments.into_iter().map(|s| s.shifted(lead)).collect();
         Ok((result, Some(state)))
     }
 
-    fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<(Transcript, WhisperState), SpeechError> {
+    /// One decode of `pass`; also says whether it looped (text that compresses like a loop, or
+    /// a capped decode that reached its cap).
+    fn decode(&self, pass: &Pass<'_>, beam: bool) -> Result<(Transcript, WhisperState, bool), SpeechError> {
         let options = pass.options;
         let language = self.language_for(options);
         let err = |e: whisper_rs::WhisperError| SpeechError::Transcribe(e.to_string());
@@ -442,6 +491,13 @@ impl Whisper {
         if let Some(p) = pass.prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(p);
         }
+        let cap = options
+            .max_tokens_per_sec
+            .filter(|_| !options.timestamps)
+            .map(|per_sec| (8.0 + per_sec * pass.clip_secs).ceil() as usize);
+        if let Some(cap) = cap {
+            params.set_max_tokens(i32::try_from(cap).unwrap_or(i32::MAX));
+        }
         let secs = pass.input.len() as f64 / f64::from(SAMPLE_RATE);
         if options.short_audio_ctx && secs < 30.0 {
             params.set_audio_ctx(audio_ctx_for(secs, options.window_margin_secs));
@@ -465,6 +521,16 @@ impl Whisper {
             self.ctx.reset_timings();
         }
         let detected = whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or("en").to_owned();
+        let eot = self.ctx.token_eot();
+        let text_tokens: usize = state
+            .as_iter()
+            .map(|seg| {
+                (0..seg.n_tokens())
+                    .filter_map(|i| seg.get_token(i))
+                    .filter(|t| t.token_data().id < eot)
+                    .count()
+            })
+            .sum();
         let mut segments = Vec::new();
         for seg in state.as_iter() {
             let text = seg.to_str_lossy().map_err(err)?.trim().to_owned();
@@ -477,7 +543,9 @@ impl Whisper {
             let words = if options.word_timestamps { self.words_of(&seg, start, end) } else { Vec::new() };
             segments.push(Segment { start, end, text, words });
         }
-        Ok((Transcript::from_segments(segments, detected), state))
+        let looped = cap.is_some_and(|cap| text_tokens >= cap)
+            || segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO);
+        Ok((Transcript::from_segments(segments, detected), state, looped))
     }
 
     /// Transcribes a file of any length in bounded memory, `CHUNK_SECS` at a time; `progress`
@@ -659,6 +727,17 @@ pub fn audio_ctx_for(secs: f64, margin_secs: f64) -> i32 {
     i32::try_from(frames.div_ceil(64) * 64).map_or(FULL_AUDIO_CTX, |f| f.min(FULL_AUDIO_CTX))
 }
 
+/// The text up to where it starts over, when it is one stretch of two or more words said again
+/// and again (twice at least; the last time may be cut short). A repeated single word ("5, 5,
+/// 5") gives `None`: "five five" may be what was said.
+fn one_period(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let plain = |w: &str| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+    let n = words.len();
+    let period = (1..=n / 2).find(|&p| (p..n).all(|i| plain(words[i]) == plain(words[i - p])))?;
+    (period > 1).then(|| words[..period].join(" ").trim_end_matches([',', ';']).to_owned())
+}
+
 fn is_hallucination(seg: &whisper_rs::WhisperSegment<'_>) -> bool {
     if seg.no_speech_probability() <= NO_SPEECH_PROB {
         return false;
@@ -685,6 +764,20 @@ mod tests {
                 "Had he married a more amiable woman, he might have been made still more respectable than he was."
             ) < MAX_COMPRESSION_RATIO
         );
+    }
+
+    #[test]
+    fn a_loop_is_folded_to_the_phrase_it_repeats() {
+        assert_eq!(one_period("10 of close. 10 of close. 10 of close. 10 of"), Some("10 of close.".into()));
+        assert_eq!(
+            one_period("Go forward 10 meters, go forward 10 meters,"),
+            Some("Go forward 10 meters".into())
+        );
+        // Not a loop: said once, or a single word again and again.
+        assert_eq!(one_period("Go forward 10 meters."), None);
+        assert_eq!(one_period("5, 5, 5, 5, 5"), None);
+        assert_eq!(one_period("10 of close. 10 of hearts."), None);
+        assert_eq!(one_period(""), None);
     }
 
     #[test]
