@@ -436,16 +436,16 @@ impl Whisper {
         }
         // A window cut closer than the safe margin, or a capped decode, fails by looping: then
         // the clip is decoded again as any other clip is, at the safe margin and uncapped.
-        let safe = Options {
-            window_margin_secs: options.window_margin_secs.max(SHORT_AUDIO_CTX_PAD_SECS),
-            max_tokens_per_sec: None,
-            ..options.clone()
-        };
-        if looped
-            && (safe.window_margin_secs, safe.max_tokens_per_sec)
-                != (options.window_margin_secs, options.max_tokens_per_sec)
-        {
+        let cut =
+            options.window_margin_secs < SHORT_AUDIO_CTX_PAD_SECS || options.max_tokens_per_sec.is_some();
+        let safe;
+        if looped && cut {
             tracing::debug!("the decode looped in the cut window: again at the safe margin, uncapped");
+            safe = Options {
+                window_margin_secs: options.window_margin_secs.max(SHORT_AUDIO_CTX_PAD_SECS),
+                max_tokens_per_sec: None,
+                ..options.clone()
+            };
             pass.options = &safe;
             (result, state, looped) = self.decode(&pass, false)?;
         }
@@ -522,17 +522,13 @@ impl Whisper {
         }
         let detected = whisper_rs::get_lang_str(state.full_lang_id_from_state()).unwrap_or("en").to_owned();
         let eot = self.ctx.token_eot();
-        let text_tokens: usize = state
-            .as_iter()
-            .map(|seg| {
-                (0..seg.n_tokens())
-                    .filter_map(|i| seg.get_token(i))
-                    .filter(|t| t.token_data().id < eot)
-                    .count()
-            })
-            .sum();
+        let mut text_tokens = 0;
         let mut segments = Vec::new();
         for seg in state.as_iter() {
+            text_tokens += (0..seg.n_tokens())
+                .filter_map(|i| seg.get_token(i))
+                .filter(|t| t.token_data().id < eot)
+                .count();
             let text = seg.to_str_lossy().map_err(err)?.trim().to_owned();
             if text.is_empty() || is_hallucination(&seg) {
                 continue;
