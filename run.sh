@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
 need_packages
 need_rust
+whisper_flags_current
 cd "$CROSSMODAL_ROOT"
 cargo build --release --locked
 bin="${CARGO_TARGET_DIR:-target}/release/crossmodal"

@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
 need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins xterm xdotool
 need_rust
+whisper_flags_current
 cd "$CROSSMODAL_ROOT"
 
 # The evaluation set: shared/eval's script where this clone sits beside it, else the copy here.

@@ -45,3 +45,21 @@ need_rust() {
     return 1
   fi
 }
+
+# whisper.cpp's build flags live in .cargo/config.toml, but whisper-rs-sys's build script does
+# not run again when they change: a build folder whose whisper.cpp was configured otherwise is
+# cleaned of it, so that the flags in the tree are the ones built.
+whisper_flags_current() {
+  local target=${CARGO_TARGET_DIR:-$CROSSMODAL_ROOT/target} cache flag value stale=
+  for cache in "$target"/*/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
+    [ -f "$cache" ] || continue
+    while IFS='=' read -r flag value; do
+      flag=$(echo "$flag" | tr -d ' ') value=$(echo "$value" | tr -d ' "')
+      grep -q "^$flag:BOOL=$value\$" "$cache" || stale=1
+    done < <(grep '^GGML_' "$CROSSMODAL_ROOT/.cargo/config.toml")
+  done
+  if [ -n "$stale" ]; then
+    echo "whisper.cpp was built with other flags than .cargo/config.toml's: building it again" >&2
+    (cd "$CROSSMODAL_ROOT" && cargo clean -p whisper-rs-sys --quiet && cargo clean -p whisper-rs-sys --release --quiet)
+  fi
+}

@@ -46,3 +46,29 @@ fn lite0_logits_match_pytorch_on_the_public_photographs() {
         assert_eq!(top, entry["top5"][0][0].as_u64().map(|i| i as usize), "{file}");
     }
 }
+
+/// On a GPU the network runs candle's ops instead of the direct CPU loops (`kernels_for`); no
+/// GPU is here, so candle's ops run on the CPU and must give what the direct loops give, on a
+/// batch of public photographs.
+#[test]
+fn the_gpu_kernels_give_what_the_cpu_kernels_give() {
+    let (spec, store) = common::installed("efficientnet-lite0");
+    let net = LiteNet::load(&store.main_path(spec), &candle_core::Device::Cpu).expect("loads");
+    let inputs: Vec<candle_core::Tensor> = common::photos()
+        .iter()
+        .take(2)
+        .map(|p| {
+            image_lite::preprocess(&image::open(&p.path).expect("decodes").to_rgb8()).expect("preprocess")
+        })
+        .collect();
+    let batch = candle_core::Tensor::stack(&inputs, 0).expect("batch");
+    let run = |kernels| -> Vec<Vec<f32>> {
+        net.features_with(&batch, kernels).expect("forward").to_vec2().expect("rows")
+    };
+    let (direct, candle) = (run(image_lite::Kernels::Direct), run(image_lite::Kernels::Candle));
+    let worst =
+        direct.iter().flatten().zip(candle.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let scale = direct.iter().flatten().map(|x| x.abs()).fold(0.0, f32::max);
+    eprintln!("worst feature difference {worst:.2e} (largest feature {scale:.2})");
+    assert!(worst <= 1e-4 * scale.max(1.0), "the kernels disagree by {worst}");
+}

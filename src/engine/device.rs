@@ -23,16 +23,6 @@ impl std::fmt::Display for DeviceInfo {
     }
 }
 
-/// Features this binary was built with that can use a GPU.
-pub fn gpu_features() -> &'static [&'static str] {
-    &[
-        #[cfg(feature = "cuda")]
-        "cuda",
-        #[cfg(feature = "metal")]
-        "metal",
-    ]
-}
-
 /// Which device to ask for: `CROSSMODAL_DEVICE=auto|cpu|cuda|metal` (default `auto`: the GPU
 /// backends this binary was built with, then the CPU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

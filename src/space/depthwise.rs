@@ -70,13 +70,8 @@ pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result
     f(&cpu.as_slice::<f32>()?[start..start + t.elem_count()])
 }
 
-/// `input` [N, C, H, W], `weight` [C, 1, K, K] → [N, C, H', W'].
-pub fn depthwise_conv2d(input: &Tensor, weight: &Tensor, stride: usize, pad: Padding) -> Result<Tensor> {
-    depthwise_conv2d_bias(input, weight, stride, pad, None, false)
-}
-
-/// As `depthwise_conv2d`, adding a per-channel `bias` and applying ReLU6 (`relu6`) in the same
-/// pass. A contiguous CPU input is read in place, not copied.
+/// `input` [N, C, H, W], `weight` [C, 1, K, K] → [N, C, H', W'], adding a per-channel `bias`
+/// when given and applying ReLU6 (`relu6`) in the same pass. A contiguous CPU input is read in place, not copied.
 #[allow(clippy::many_single_char_names)] // n, c, h, w, k: the shapes' own names
 pub fn depthwise_conv2d_bias(
     input: &Tensor,
@@ -153,7 +148,8 @@ mod tests {
         let weight = Tensor::randn(0f32, 1.0, (c, 1, k, k), &dev).expect("weight");
         let (top, bottom) = same_padding(h, k, stride);
         let (left, right) = same_padding(w, k, stride);
-        let ours = depthwise_conv2d(&input, &weight, stride, (top, left, bottom, right)).expect("ours");
+        let ours = depthwise_conv2d_bias(&input, &weight, stride, (top, left, bottom, right), None, false)
+            .expect("ours");
         let padded =
             input.pad_with_zeros(2, top, bottom).and_then(|t| t.pad_with_zeros(3, left, right)).expect("pad");
         let theirs = padded.conv2d(&weight, 0, stride, 1, c).expect("candle");

@@ -1,7 +1,7 @@
 //! The lite image encoder: EfficientNet-Lite0 (ImageNet, 1000 classes) written with candle and
 //! read straight from the store's legacy `.pth`. B0's block layout without squeeze-excitation,
 //! ReLU6 throughout, BatchNorm folded into the convolutions at load, TensorFlow "same" padding,
-//! depthwise layers through `depthwise::depthwise_conv2d`.
+//! depthwise layers on the CPU through `depthwise::depthwise_conv2d_bias` (`kernels_for`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use super::SpaceError;
-use super::depthwise::{depthwise_conv2d, depthwise_conv2d_bias, same_padding};
+use super::depthwise::{depthwise_conv2d_bias, same_padding};
 
 /// Input side in pixels; images are resized so the shorter side is `RESIZE`, then centre-cropped.
 pub const INPUT: usize = 224;
@@ -42,13 +42,30 @@ struct Conv {
     relu6: bool,
 }
 
+/// Which code runs a layer's convolution, bias and ReLU6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// This crate's direct loops over CPU memory: the depthwise convolution and the fused
+    /// bias + ReLU6 pass (`depthwise`), read in place.
+    Direct,
+    /// candle's own ops (a grouped `conv2d`, broadcast add, clamp): what runs on a GPU, where
+    /// the tensors stay on the device between layers.
+    Candle,
+}
+
+/// The kernels for tensors on `device`: the direct loops read CPU memory, so only the CPU gets
+/// them; any other device gets candle's ops, which never leave it.
+pub fn kernels_for(device: &Device) -> Kernels {
+    if device.is_cpu() { Kernels::Direct } else { Kernels::Candle }
+}
+
 impl Conv {
     #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
-    fn forward(&self, x: &Tensor) -> Result<Tensor, SpaceError> {
-        let (_, _, h, w) = x.dims4()?;
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor, SpaceError> {
+        let (_, c, h, w) = x.dims4()?;
         let (top, bottom) = same_padding(h, self.kernel, self.stride);
         let (left, right) = same_padding(w, self.kernel, self.stride);
-        if self.depthwise && x.device().is_cpu() {
+        if self.depthwise && kernels == Kernels::Direct {
             let pad = (top, left, bottom, right);
             return Ok(depthwise_conv2d_bias(
                 x,
@@ -59,20 +76,19 @@ impl Conv {
                 self.relu6,
             )?);
         }
-        let y = if self.depthwise {
-            depthwise_conv2d(x, &self.weight, self.stride, (top, left, bottom, right))?
-        } else if self.kernel == 1 && self.stride == 1 {
+        let y = if self.kernel == 1 && self.stride == 1 {
             // A 1×1 convolution is a matrix product over the channels.
-            let (n, c, h, w) = x.dims4()?;
+            let n = x.dim(0)?;
             let out = self.weight.dim(0)?;
             let flat = x.reshape((n, c, h * w))?;
             let wm = self.weight.reshape((out, c))?;
             wm.broadcast_matmul(&flat)?.reshape((n, out, h, w))?
         } else {
             let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
-            padded.conv2d(&self.weight, 0, self.stride, 1, 1)?
+            let groups = if self.depthwise { c } else { 1 };
+            padded.conv2d(&self.weight, 0, self.stride, 1, groups)?
         };
-        if y.device().is_cpu() {
+        if kernels == Kernels::Direct {
             return Ok(bias_act(&y, &self.bias_host, self.relu6)?);
         }
         let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
@@ -230,18 +246,24 @@ impl LiteNet {
     /// The network's own picture of each image: its last layer before the classifier, averaged
     /// over the image, [N, 1280], for preprocessed images [N, 3, 224, 224].
     pub fn features(&self, images: &Tensor) -> Result<Tensor, SpaceError> {
-        let mut x = self.stem.forward(&images.to_device(&self.device)?)?;
+        self.features_with(images, kernels_for(&self.device))
+    }
+
+    /// `features` through the given kernels: `kernels_for` picks them by device; a test runs
+    /// candle's (the GPU's) on the CPU too, and they must agree with the direct ones.
+    pub fn features_with(&self, images: &Tensor, kernels: Kernels) -> Result<Tensor, SpaceError> {
+        let mut x = self.stem.forward(&images.to_device(&self.device)?, kernels)?;
         for b in &self.blocks {
             let input = x.clone();
             if let Some(e) = &b.expand {
-                x = e.forward(&x)?;
+                x = e.forward(&x, kernels)?;
             }
-            x = b.project.forward(&b.depthwise.forward(&x)?)?;
+            x = b.project.forward(&b.depthwise.forward(&x, kernels)?, kernels)?;
             if b.residual {
                 x = (x + input)?;
             }
         }
-        let x = self.head.forward(&x)?;
+        let x = self.head.forward(&x, kernels)?;
         // Global average pool → [N, 1280].
         Ok(x.flatten_from(2)?.mean(D::Minus1)?)
     }
@@ -323,4 +345,25 @@ pub fn preprocess(image: &image::RgbImage) -> Result<Tensor, SpaceError> {
 /// Softmax over the last dimension.
 pub fn softmax(logits: &Tensor) -> Result<Tensor, SpaceError> {
     Ok(candle_nn::ops::softmax_last_dim(logits)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_gets_the_direct_kernels() {
+        assert_eq!(kernels_for(&Device::Cpu), Kernels::Direct);
+    }
+
+    /// Every other device candle can make here gets candle's ops (a GPU build on a machine with
+    /// its GPU; elsewhere there is no such device to make).
+    #[test]
+    fn a_gpu_gets_candles_ops() {
+        let gpus = [Device::new_cuda(0), Device::new_metal(0)];
+        for device in gpus.into_iter().flatten() {
+            assert!(!device.is_cpu());
+            assert_eq!(kernels_for(&device), Kernels::Candle, "{device:?}");
+        }
+    }
 }
