@@ -82,6 +82,9 @@ pub fn pick_with(preference: Preference) -> (Device, DeviceInfo) {
         fallback.join("; ")
     } else if preference == Preference::Cpu {
         "asked for with CROSSMODAL_DEVICE=cpu".to_owned()
+    } else if cfg!(feature = "vulkan") {
+        // whisper.cpp reports its own Vulkan device in Whisper's status line.
+        "candle has no Vulkan backend: the text and image encoders run on the CPU".to_owned()
     } else {
         "built without GPU support; build with --features cuda or metal".to_owned()
     };

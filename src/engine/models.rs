@@ -91,8 +91,10 @@ impl Models {
         match spec.role {
             Role::Speech | Role::SpeechMultilingual => {
                 let whisper = Whisper::load(&path, place.whisper_gpu).map_err(|e| e.to_string())?;
-                // A fallback is worth saying only where a GPU was to be expected.
-                let expected = place.info.gpu || place.info.gpu_failed().is_some();
+                // A fallback is worth saying only where a GPU was to be expected: the engine's
+                // device is one, or failed to start, or this build is for whisper.cpp's Vulkan.
+                let expected =
+                    place.info.gpu || place.info.gpu_failed().is_some() || cfg!(feature = "vulkan");
                 let device = match whisper.gpu_fallback() {
                     Some(why) if expected => format!("{} ({why})", whisper.device()),
                     _ => whisper.device().to_owned(),

@@ -1,7 +1,7 @@
 //! The lite image encoder: EfficientNet-Lite0 (ImageNet, 1000 classes) written with candle and
 //! read straight from the store's legacy `.pth`. B0's block layout without squeeze-excitation,
 //! ReLU6 throughout, BatchNorm folded into the convolutions at load, TensorFlow "same" padding,
-//! depthwise layers on the CPU through `depthwise::depthwise_conv2d_bias` (`kernels_for`).
+//! depthwise layers and the bias and ReLU6 passes on the CPU through `depthwise` (`kernels_for`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use super::SpaceError;
-use super::depthwise::{depthwise_conv2d_bias, same_padding};
+use super::depthwise::{Activation, depthwise_conv2d, over_planes, same_padding, with_values};
 
 /// Input side in pixels; images are resized so the shorter side is `RESIZE`, then centre-cropped.
 pub const INPUT: usize = 224;
@@ -60,71 +60,95 @@ pub fn kernels_for(device: &Device) -> Kernels {
 }
 
 impl Conv {
-    #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
-    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor, SpaceError> {
-        let (_, c, h, w) = x.dims4()?;
-        let (top, bottom) = same_padding(h, self.kernel, self.stride);
-        let (left, right) = same_padding(w, self.kernel, self.stride);
-        if self.depthwise && kernels == Kernels::Direct {
-            let pad = (top, left, bottom, right);
-            return Ok(depthwise_conv2d_bias(
-                x,
-                &self.weight,
-                self.stride,
-                pad,
-                Some(&self.bias_host),
-                self.relu6,
-            )?);
-        }
-        let y = if self.kernel == 1 && self.stride == 1 {
-            // A 1×1 convolution is a matrix product over the channels.
-            let n = x.dim(0)?;
-            let out = self.weight.dim(0)?;
-            let flat = x.reshape((n, c, h * w))?;
-            let wm = self.weight.reshape((out, c))?;
-            wm.broadcast_matmul(&flat)?.reshape((n, out, h, w))?
-        } else {
-            let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
-            let groups = if self.depthwise { c } else { 1 };
-            padded.conv2d(&self.weight, 0, self.stride, 1, groups)?
-        };
-        if kernels == Kernels::Direct {
-            return Ok(bias_act(&y, &self.bias_host, self.relu6)?);
-        }
+    /// The convolution, bias and ReLU6 through candle's ops: what runs on a GPU.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, SpaceError> {
+        let y = self.convolve(x)?;
         let y = y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)?;
         Ok(if self.relu6 { y.clamp(0f32, 6f32)? } else { y })
     }
+
+    /// The convolution alone, through candle's ops (a 1×1 convolution as a matrix product).
+    #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
+    fn convolve(&self, x: &Tensor) -> Result<Tensor, SpaceError> {
+        let (n, c, h, w) = x.dims4()?;
+        if self.kernel == 1 && self.stride == 1 {
+            // A 1×1 convolution is a matrix product over the channels.
+            let out = self.weight.dim(0)?;
+            let flat = x.reshape((n, c, h * w))?;
+            let wm = self.weight.reshape((out, c))?;
+            return Ok(wm.broadcast_matmul(&flat)?.reshape((n, out, h, w))?);
+        }
+        let (top, bottom) = same_padding(h, self.kernel, self.stride);
+        let (left, right) = same_padding(w, self.kernel, self.stride);
+        let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
+        let groups = if self.depthwise { c } else { 1 };
+        Ok(padded.conv2d(&self.weight, 0, self.stride, 1, groups)?)
+    }
+
+    /// Its bias and ReLU6, for a pass of the direct kernels to apply.
+    fn activation(&self) -> Activation<'_> {
+        Activation { bias: Some(&self.bias_host), relu6: self.relu6 }
+    }
+
+    /// The depthwise convolution through the direct loop, with `before` (the expanding
+    /// convolution's bias and ReLU6, not yet applied to `x`) applied as it reads.
+    fn depthwise_direct(&self, x: &Tensor, before: Activation) -> Result<Tensor, SpaceError> {
+        let (_, _, h, w) = x.dims4()?;
+        let (top, bottom) = same_padding(h, self.kernel, self.stride);
+        let (left, right) = same_padding(w, self.kernel, self.stride);
+        let pad = (top, left, bottom, right);
+        Ok(depthwise_conv2d(x, &self.weight, self.stride, pad, before, self.activation())?)
+    }
 }
 
-/// y + bias per channel, then ReLU6 when asked, in one pass over the planes split among the
-/// cores (candle's broadcast add and clamp make three passes, one thread each).
+/// `y` + bias per channel, then ReLU6 when asked, then + `residual` when given: one pass over the
+/// planes, split among the cores (candle's broadcast add, clamp and add make one pass each).
 #[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
-fn bias_act(y: &Tensor, bias: &[f32], relu6: bool) -> candle_core::Result<Tensor> {
+fn activate(y: &Tensor, act: Activation, residual: Option<&Tensor>) -> candle_core::Result<Tensor> {
     let (n, c, h, w) = y.dims4()?;
-    super::depthwise::with_values(y, |input| {
+    let plane = h * w;
+    let run = |input: &[f32], residual: Option<&[f32]>| {
         let mut out = vec![0f32; input.len()];
-        let plane = h * w;
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).max(1);
-        let per = (n * c).div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            for (t, (dst, src)) in out.chunks_mut(per * plane).zip(input.chunks(per * plane)).enumerate() {
-                scope.spawn(move || {
-                    for (i, (d, s)) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)).enumerate() {
-                        let b = bias[(t * per + i) % c];
-                        if relu6 {
-                            for (o, x) in d.iter_mut().zip(s) {
-                                *o = (x + b).clamp(0.0, 6.0);
-                            }
-                        } else {
-                            for (o, x) in d.iter_mut().zip(s) {
-                                *o = x + b;
-                            }
-                        }
+        over_planes(input, &mut out, n * c, plane, plane, |first, src, dst| {
+            dst.copy_from_slice(src);
+            for (i, d) in dst.chunks_exact_mut(plane).enumerate() {
+                act.apply((first + i) % c, d);
+                if let Some(r) = residual {
+                    let r = &r[(first + i) * plane..(first + i + 1) * plane];
+                    for (o, x) in d.iter_mut().zip(r) {
+                        *o += x;
                     }
-                });
+                }
             }
         });
         Tensor::from_vec(out, (n, c, h, w), y.device())
+    };
+    with_values(y, |input| match residual {
+        Some(r) if r.dims() == y.dims() => with_values(r, |r| run(input, Some(r))),
+        Some(r) => candle_core::bail!("residual {:?} does not fit {:?}", r.dims(), y.dims()),
+        None => run(input, None),
+    })
+}
+
+/// The mean over each plane of `y` after `act`: the head's bias and ReLU6 and the global average
+/// pool in one pass, [N, C, H, W] → [N, C].
+#[allow(clippy::many_single_char_names)] // n, c, h, w: the shapes' own names
+fn activate_and_pool(y: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = y.dims4()?;
+    let plane = h * w;
+    with_values(y, |input| {
+        let mut means = vec![0f32; n * c];
+        over_planes(input, &mut means, n * c, plane, 1, |first, src, dst| {
+            let mut buffer = vec![0f32; plane];
+            for (i, (s, m)) in src.chunks_exact(plane).zip(dst.iter_mut()).enumerate() {
+                buffer.copy_from_slice(s);
+                act.apply((first + i) % c, &mut buffer);
+                #[allow(clippy::cast_precision_loss)] // a plane has at most 224² values
+                let mean = buffer.iter().sum::<f32>() / plane as f32;
+                *m = mean;
+            }
+        });
+        Tensor::from_vec(means, (n, c), y.device())
     })
 }
 
@@ -252,20 +276,45 @@ impl LiteNet {
     /// `features` through the given kernels: `kernels_for` picks them by device; a test runs
     /// candle's (the GPU's) on the CPU too, and they must agree with the direct ones.
     pub fn features_with(&self, images: &Tensor, kernels: Kernels) -> Result<Tensor, SpaceError> {
-        let mut x = self.stem.forward(&images.to_device(&self.device)?, kernels)?;
+        let images = images.to_device(&self.device)?;
+        match kernels {
+            Kernels::Candle => self.features_candle(&images),
+            Kernels::Direct => self.features_direct(&images),
+        }
+    }
+
+    fn features_candle(&self, images: &Tensor) -> Result<Tensor, SpaceError> {
+        let mut x = self.stem.forward(images)?;
         for b in &self.blocks {
             let input = x.clone();
             if let Some(e) = &b.expand {
-                x = e.forward(&x, kernels)?;
+                x = e.forward(&x)?;
             }
-            x = b.project.forward(&b.depthwise.forward(&x, kernels)?, kernels)?;
+            x = b.project.forward(&b.depthwise.forward(&x)?)?;
             if b.residual {
                 x = (x + input)?;
             }
         }
-        let x = self.head.forward(&x, kernels)?;
+        let x = self.head.forward(&x)?;
         // Global average pool → [N, 1280].
         Ok(x.flatten_from(2)?.mean(D::Minus1)?)
+    }
+
+    /// The CPU's way: candle's matrix products for the 1×1 convolutions, and every bias, ReLU6
+    /// and residual folded into the pass that next reads the values (the depthwise loop, one
+    /// pass after the projection, the pooling).
+    fn features_direct(&self, images: &Tensor) -> Result<Tensor, SpaceError> {
+        let mut x = activate(&self.stem.convolve(images)?, self.stem.activation(), None)?;
+        for b in &self.blocks {
+            let (expanded, before) = match &b.expand {
+                Some(e) => (e.convolve(&x)?, e.activation()),
+                None => (x.clone(), Activation::NONE),
+            };
+            let d = b.depthwise.depthwise_direct(&expanded, before)?;
+            let p = b.project.convolve(&d)?;
+            x = activate(&p, b.project.activation(), b.residual.then_some(&x))?;
+        }
+        Ok(activate_and_pool(&self.head.convolve(&x)?, self.head.activation())?)
     }
 }
 
