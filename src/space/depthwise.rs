@@ -34,6 +34,7 @@ impl Activation<'_> {
     }
 
     /// Applies it to one channel's values in place.
+    #[allow(clippy::inline_always)] // inlined into pulp's AVX2 dispatch, where its loops vectorise
     #[inline(always)]
     pub fn apply(&self, channel: usize, values: &mut [f32]) {
         let b = self.bias.map_or(0.0, |b| b[channel]);
@@ -67,14 +68,20 @@ impl Geometry {
     /// Where padded column `x` lies in a padded row. At stride 1, in place; at stride 2 each row
     /// is stored as its even columns, then its odd ones, so that every kernel tap reads a
     /// contiguous run of the row (and the loop over it vectorises).
+    #[allow(clippy::inline_always)] // inlined into pulp's AVX2 dispatch, where its loops vectorise
     #[inline(always)]
     fn column(&self, x: usize) -> usize {
-        if self.stride == 2 { if x % 2 == 0 { x / 2 } else { self.wp.div_ceil(2) + x / 2 } } else { x }
+        if self.stride == 2 {
+            if x.is_multiple_of(2) { x / 2 } else { self.wp.div_ceil(2) + x / 2 }
+        } else {
+            x
+        }
     }
 
     /// One channel plane: pad it into `padded` (with `before` applied to each value, the padding
     /// staying zero), then, output row by output row, accumulate every kernel tap into the row
     /// while it stays in the first-level cache, and apply `after` to it.
+    #[allow(clippy::inline_always)] // inlined into pulp's AVX2 dispatch, where its loops vectorise
     #[inline(always)]
     #[allow(clippy::too_many_arguments)] // one plane's inputs, outputs and its channel
     fn plane(
