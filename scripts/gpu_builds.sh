@@ -46,7 +46,8 @@ check_cuda() {
   scripts/cuda_build.sh
   local bin=$target-cuda/debug/crossmodal tk=${CUDA_PATH:-${XDG_CACHE_HOME:-$HOME/.cache}/crossmodal/cuda-13.4}
   local stub out text
-  objdump -p "$bin" | grep -q "NEEDED *libcuda.so.1$" || fail "cuda build: does not ask for the driver as libcuda.so.1"
+  out=$(objdump -p "$bin")
+  grep -q "NEEDED *libcuda.so.1$" <<< "$out" || fail "cuda build: does not ask for the driver as libcuda.so.1"
   if [ -e /dev/nvidiactl ]; then
     echo "cuda: built; an NVIDIA driver is here, so the stub is not run"
     return 0
