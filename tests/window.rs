@@ -196,7 +196,13 @@ fn recording_from_the_virtual_microphone_shows_the_transcript() {
         h.query_by_label("Record").is_some() && h.state().idle()
     });
     h.get_by_label("Live (goforward.wav)");
-    h.snapshot("transcribe");
+    // The line's times come from Whisper's timestamp tokens, which move by a tenth of a second
+    // between CPUs (AVX2 and AVX-512 round differently): they are checked here against the
+    // clip (2.8 s), and the snapshot allows the one digit that can change.
+    let (lines, _) = h.state().live_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].start < 0.5 && (2.0..=2.9).contains(&lines[0].end), "{:?}", lines[0]);
+    h.snapshot_options("transcribe", &egui_kittest::SnapshotOptions::new().max_failed_pixels(40));
 }
 
 #[test]
