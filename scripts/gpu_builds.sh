@@ -55,9 +55,10 @@ check_cuda() {
   # No driver: the stub answers for it, as a machine whose driver is missing or broken would.
   stub=$(mktemp -d)
   ln -s "$tk/lib/stubs/libcuda.so" "$stub/libcuda.so.1"
-  out=$(LD_LIBRARY_PATH=$stub:$tk/lib "$bin" status 2>&1) || fail "cuda build without a driver: status failed: $out"
+  out=$(RUST_BACKTRACE=1 LD_LIBRARY_PATH=$stub:$tk/lib "$bin" status 2>&1) || fail "cuda build without a driver: status failed: $out"
   echo "$out"
   grep -q "^device: CPU (CUDA did not start: " <<< "$out" || fail "cuda build without a driver: the device line does not say why"
+  grep -Eq "^ +[0-9]+: " <<< "$out" && fail "cuda build without a driver: a backtrace follows the device line"
   grep -Eq "^whisper-tiny.en +ready on CPU" <<< "$out" || fail "cuda build without a driver: Whisper is not ready on the CPU"
   text=$(LD_LIBRARY_PATH=$stub:$tk/lib "$bin" transcribe "$clip" 2> /dev/null | words)
   rm -rf "$stub"

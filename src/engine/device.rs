@@ -69,13 +69,13 @@ pub fn pick_with(preference: Preference) -> (Device, DeviceInfo) {
     if try_cuda {
         match Device::new_cuda(0) {
             Ok(d) => return (d, DeviceInfo { name: "CUDA GPU 0".into(), gpu: true, fallback: None }),
-            Err(e) => fallback.push(format!("CUDA did not start: {e}")),
+            Err(e) => fallback.push(format!("CUDA did not start: {}", without_backtrace(&e))),
         }
     }
     if try_metal {
         match Device::new_metal(0) {
             Ok(d) => return (d, DeviceInfo { name: "Metal GPU".into(), gpu: true, fallback: None }),
-            Err(e) => fallback.push(format!("Metal did not start: {e}")),
+            Err(e) => fallback.push(format!("Metal did not start: {}", without_backtrace(&e))),
         }
     }
     let why = if !fallback.is_empty() {
@@ -89,6 +89,15 @@ pub fn pick_with(preference: Preference) -> (Device, DeviceInfo) {
         "built without GPU support; build with --features cuda or metal".to_owned()
     };
     (Device::Cpu, DeviceInfo { name: "CPU".into(), gpu: false, fallback: Some(why) })
+}
+
+/// The error itself: candle appends a backtrace when `RUST_BACKTRACE` is set, which has no place
+/// on a device line.
+fn without_backtrace(e: &candle_core::Error) -> &candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(inner),
+        other => other,
+    }
 }
 
 impl DeviceInfo {
