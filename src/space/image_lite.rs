@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::{D, DType, Device, Tensor};
 
 use super::SpaceError;
-use super::depthwise::{Activation, depthwise_conv2d, over_planes, same_padding, with_values};
+use super::depthwise::{Activation, Padding, depthwise_conv2d, over_planes, same_padding, with_values};
 
 /// Input side in pixels; images are resized so the shorter side is `RESIZE`, then centre-cropped.
 pub const INPUT: usize = 224;
@@ -78,8 +78,7 @@ impl Conv {
             let wm = self.weight.reshape((out, c))?;
             return Ok(wm.broadcast_matmul(&flat)?.reshape((n, out, h, w))?);
         }
-        let (top, bottom) = same_padding(h, self.kernel, self.stride);
-        let (left, right) = same_padding(w, self.kernel, self.stride);
+        let (top, left, bottom, right) = self.padding(h, w);
         let padded = x.pad_with_zeros(2, top, bottom)?.pad_with_zeros(3, left, right)?;
         let groups = if self.depthwise { c } else { 1 };
         Ok(padded.conv2d(&self.weight, 0, self.stride, 1, groups)?)
@@ -94,10 +93,15 @@ impl Conv {
     /// convolution's bias and ReLU6, not yet applied to `x`) applied as it reads.
     fn depthwise_direct(&self, x: &Tensor, before: Activation) -> Result<Tensor, SpaceError> {
         let (_, _, h, w) = x.dims4()?;
+        let pad = self.padding(h, w);
+        Ok(depthwise_conv2d(x, &self.weight, self.stride, pad, before, self.activation())?)
+    }
+
+    /// TensorFlow's "same" padding of an `h` × `w` input: (top, left, bottom, right).
+    fn padding(&self, h: usize, w: usize) -> Padding {
         let (top, bottom) = same_padding(h, self.kernel, self.stride);
         let (left, right) = same_padding(w, self.kernel, self.stride);
-        let pad = (top, left, bottom, right);
-        Ok(depthwise_conv2d(x, &self.weight, self.stride, pad, before, self.activation())?)
+        (top, left, bottom, right)
     }
 }
 

@@ -42,7 +42,7 @@ impl ImageSpace {
         }
     }
 
-    pub fn embed_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+    pub fn embed_texts<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Embedding>, SpaceError> {
         match self {
             Self::Lite { text, .. } => text.embed(texts),
             Self::Clip(clip) => clip.embed_texts(texts),

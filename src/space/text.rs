@@ -7,6 +7,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::{Embedding, SpaceError};
@@ -69,17 +70,27 @@ impl TextEncoder {
     }
 
     /// One unit vector per sentence, in order.
-    pub fn embed<S: AsRef<str>>(&self, sentences: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+    pub fn embed<S: AsRef<str> + Sync>(&self, sentences: &[S]) -> Result<Vec<Embedding>, SpaceError> {
         // Longest first, as sentence-transformers does: a batch of like lengths wastes little
         // on padding. The answers go back in the caller's order.
         let mut order: Vec<usize> = (0..sentences.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(sentences[i].as_ref().len()));
-        let mut out: Vec<Option<Embedding>> = vec![None; sentences.len()];
-        for batch in order.chunks(BATCH) {
+        let run = |batch: &[usize]| {
             let texts: Vec<&str> = batch.iter().map(|&i| sentences[i].as_ref()).collect();
-            for (&i, e) in batch.iter().zip(self.embed_batch(&texts)?) {
-                out[i] = Some(e);
-            }
+            self.embed_batch(&texts)
+        };
+        // On the CPU the batches run side by side, one per core: much of a layer (softmax,
+        // layer norm, GELU, the small products) runs on one thread at a time inside candle, so
+        // one batch alone leaves the other cores idle. The work is the same. A GPU takes them in
+        // turn.
+        let done: Vec<Vec<Embedding>> = if self.device.is_cpu() {
+            order.par_chunks(BATCH).map(run).collect::<Result<_, _>>()?
+        } else {
+            order.chunks(BATCH).map(run).collect::<Result<_, _>>()?
+        };
+        let mut out: Vec<Option<Embedding>> = vec![None; sentences.len()];
+        for (&i, e) in order.iter().zip(done.into_iter().flatten()) {
+            out[i] = Some(e);
         }
         out.into_iter()
             .map(|e| e.ok_or_else(|| SpaceError::Encode("an embedding is missing".into())))
