@@ -10,8 +10,11 @@
 //! every weighting on a 0.1 grid and prints, for the weighting with the widest gap between the
 //! worst command clip and the best-scoring read sentence, the thresholds and margins that get
 //! every clip right with no false accept. Throughput: sentences per second through the text
-//! encoder (batches of 32, 2 threads); when `$CROSSMODAL_PYTHON` has sentence-transformers, the
-//! same sentences through it in the same run.
+//! encoder (batches of 32, 2 threads), with the fused CPU kernels it runs and again with candle's
+//! ops between the products (what a GPU runs); when `$CROSSMODAL_PYTHON` has sentence-transformers,
+//! the same sentences through it in the same run. Throughput alone:
+//!
+//!     cargo bench --bench commands -- throughput
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 use crossmodal::commands::Matcher;
 use crossmodal::commands::matcher::{self, Decision};
 use crossmodal::model_store::{self, ModelStore};
-use crossmodal::space::TextEncoder;
+use crossmodal::space::{Kernels, TextEncoder};
 use crossmodal::speech::{Options, Whisper};
 
 const THREADS: usize = 2;
@@ -43,6 +46,10 @@ fn main() {
     let device = candle_core::Device::Cpu;
     let encoder = TextEncoder::load(&store.model_dir(minilm), &device).expect("loads");
     let set = common::eval_command_set();
+    if std::env::args().any(|a| a == "throughput") {
+        throughput(&encoder, &store.model_dir(minilm), &set);
+        return;
+    }
     let matcher = Matcher::new(&set, &encoder, matcher::CALIBRATED).expect("matcher");
     let mut options = Options { language: "en".into(), threads: THREADS, ..Options::default() };
     if let Some(m) = std::env::var("CROSSMODAL_BENCH_MARGIN").ok().and_then(|m| m.parse().ok()) {
@@ -118,7 +125,7 @@ fn main() {
     let mut all = rows.clone();
     all.extend(noisy.into_iter().map(|(_, clip, d)| (clip, d)));
     calibrate(&all);
-    let (ours, theirs) = throughput(&encoder, &store.model_dir(minilm), &set);
+    let (ours, candle_ops, theirs) = throughput(&encoder, &store.model_dir(minilm), &set);
     record::record(
         "commands",
         &serde_json::json!({
@@ -127,7 +134,8 @@ fn main() {
             "latency_median_ms": (!short.is_empty()).then(|| median(short.clone()).as_millis()),
             "latency_worst_ms": short.iter().max().map(Duration::as_millis),
             "latency_clips": short.len(),
-            "text_sentences_per_s": ours, "sentence_transformers_per_s": theirs,
+            "text_sentences_per_s": ours, "text_candle_ops_per_s": candle_ops,
+            "sentence_transformers_per_s": theirs,
         }),
     );
 }
@@ -231,23 +239,31 @@ fn calibrate(rows: &[(common::Clip, Decision)]) {
     }
 }
 
-/// Sentences per second: (this project, sentence-transformers when it can run).
+/// Sentences per second: (this project, the same with candle's ops between the products,
+/// sentence-transformers when it can run).
 fn throughput(
     encoder: &TextEncoder,
     model_dir: &std::path::Path,
     set: &crossmodal::commands::CommandSet,
-) -> (f64, Option<f64>) {
+) -> (f64, f64, Option<f64>) {
     let mut sentences: Vec<String> = set.commands.iter().map(|c| c.name.clone()).collect();
     sentences.extend(common::speech_clips().into_iter().map(|c| c.text));
     let mut base = sentences.clone();
     base.extend(sentences.iter().filter_map(|s| crossmodal::speech::wer::with_digits(s)));
     let sentences: Vec<String> = base.iter().cycle().take(1024).cloned().collect();
-    let _ = encoder.embed(&sentences[..32]);
-    let start = Instant::now();
-    encoder.embed(&sentences).expect("embeds");
-    let ours = sentences.len() as f64 / start.elapsed().as_secs_f64();
+    let rate = |kernels: Kernels| {
+        let _ = encoder.embed_with(&sentences[..32], kernels);
+        let start = Instant::now();
+        encoder.embed_with(&sentences, kernels).expect("embeds");
+        sentences.len() as f64 / start.elapsed().as_secs_f64()
+    };
+    let (ours, candle_ops) = (rate(Kernels::Direct), rate(Kernels::Candle));
     println!();
-    println!("text encoder: {ours:.0} sentences/s (candle, {} sentences, batch 32)", sentences.len());
+    println!(
+        "text encoder: {ours:.0} sentences/s ({} sentences, batch 32, fused CPU kernels)",
+        sentences.len()
+    );
+    println!("text encoder: {candle_ops:.0} sentences/s (the same with candle's ops between the products)");
     let python = std::env::var("CROSSMODAL_PYTHON").unwrap_or_else(|_| "python3".into());
     let dir = tempfile::tempdir().expect("temp");
     let list = dir.path().join("sentences.json");
@@ -274,5 +290,5 @@ fn throughput(
             "sentence-transformers: not run ({python} has no sentence-transformers; set CROSSMODAL_PYTHON)"
         ),
     }
-    (ours, theirs)
+    (ours, candle_ops, theirs)
 }

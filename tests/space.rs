@@ -3,7 +3,7 @@
 
 mod common;
 
-use crossmodal::space::TextEncoder;
+use crossmodal::space::{Kernels, TextEncoder};
 
 /// The bar: every component within 1e-4 of sentence-transformers.
 const TOLERANCE: f32 = 1e-4;
@@ -32,6 +32,7 @@ fn reference() -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// Both kernels: the fused CPU loops (what the CPU runs) and candle's ops (what a GPU runs).
 #[test]
 fn embeddings_match_sentence_transformers() {
     let encoder = encoder();
@@ -39,10 +40,11 @@ fn embeddings_match_sentence_transformers() {
     assert!(reference.len() >= 10);
     let texts: Vec<&str> = reference.iter().map(|(t, _)| t.as_str()).collect();
     // All at once (one padded batch) and one by one (no padding): both must match.
-    let batched = encoder.embed(&texts).expect("embeds");
-    for ((text, want), got) in reference.iter().zip(&batched) {
+    let direct = encoder.embed_with(&texts, Kernels::Direct).expect("embeds");
+    let candle = encoder.embed_with(&texts, Kernels::Candle).expect("embeds");
+    for (((text, want), got), by_candle) in reference.iter().zip(&direct).zip(&candle) {
         let single = encoder.embed_one(text).expect("embeds");
-        for got in [got, &single] {
+        for got in [got, by_candle, &single] {
             assert_eq!(got.as_slice().len(), 384);
             let worst = want.iter().zip(got.as_slice()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(worst <= TOLERANCE, "{text:.40?}: off by {worst}");

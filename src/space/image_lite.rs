@@ -10,6 +10,7 @@ use candle_core::{D, DType, Device, Tensor};
 
 use super::SpaceError;
 use super::depthwise::{Activation, Padding, depthwise_conv2d, over_planes, same_padding, with_values};
+pub use super::{Kernels, kernels_for};
 
 /// Input side in pixels; images are resized so the shorter side is `RESIZE`, then centre-cropped.
 pub const INPUT: usize = 224;
@@ -40,23 +41,6 @@ struct Conv {
     stride: usize,
     depthwise: bool,
     relu6: bool,
-}
-
-/// Which code runs a layer's convolution, bias and ReLU6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kernels {
-    /// This crate's direct loops over CPU memory: the depthwise convolution and the fused
-    /// bias + ReLU6 pass (`depthwise`), read in place.
-    Direct,
-    /// candle's own ops (a grouped `conv2d`, broadcast add, clamp): what runs on a GPU, where
-    /// the tensors stay on the device between layers.
-    Candle,
-}
-
-/// The kernels for tensors on `device`: the direct loops read CPU memory, so only the CPU gets
-/// them; any other device gets candle's ops, which never leave it.
-pub fn kernels_for(device: &Device) -> Kernels {
-    if device.is_cpu() { Kernels::Direct } else { Kernels::Candle }
 }
 
 impl Conv {
@@ -398,25 +382,4 @@ pub fn preprocess(image: &image::RgbImage) -> Result<Tensor, SpaceError> {
 /// Softmax over the last dimension.
 pub fn softmax(logits: &Tensor) -> Result<Tensor, SpaceError> {
     Ok(candle_nn::ops::softmax_last_dim(logits)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cpu_gets_the_direct_kernels() {
-        assert_eq!(kernels_for(&Device::Cpu), Kernels::Direct);
-    }
-
-    /// Every other device candle can make here gets candle's ops (a GPU build on a machine with
-    /// its GPU; elsewhere there is no such device to make).
-    #[test]
-    fn a_gpu_gets_candles_ops() {
-        let gpus = [Device::new_cuda(0), Device::new_metal(0)];
-        for device in gpus.into_iter().flatten() {
-            assert!(!device.is_cpu());
-            assert_eq!(kernels_for(&device), Kernels::Candle, "{device:?}");
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The text encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384-d) through candle, as
+//! The text encoder: all-MiniLM-L6-v2 (BERT, 6 layers, 384-d; `bert`) on candle, as
 //! sentence-transformers runs it: `WordPiece` tokens truncated to 256, mean pooling over the
 //! attention mask, L2 normalisation.
 
@@ -6,11 +6,12 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use rayon::prelude::*;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::{Embedding, SpaceError};
+use super::bert::{Batch, Bert};
+use super::{Embedding, Kernels, SpaceError, kernels_for};
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2 (its `sentence_bert_config`):
 /// longer input is cut to this many tokens, [CLS] and [SEP] included.
@@ -20,9 +21,11 @@ pub const MAX_TOKENS: usize = 256;
 const BATCH: usize = 32;
 
 pub struct TextEncoder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     device: Device,
+    /// What runs between the matrix products: the fused CPU loops, or candle's ops on a GPU.
+    kernels: Kernels,
     /// Identifies the weights (config and weight-file size), for caches of its embeddings.
     fingerprint: String,
 }
@@ -57,8 +60,8 @@ impl TextEncoder {
         let fingerprint = format!("{}:{}", bytes.len(), config_text.len());
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
             .map_err(|e| bad("model.safetensors", e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
-        Ok(Self { model, tokenizer, device: device.clone(), fingerprint })
+        let model = Bert::load(vb, &config).map_err(|e| bad("model.safetensors", e.to_string()))?;
+        Ok(Self { model, tokenizer, device: device.clone(), kernels: kernels_for(device), fingerprint })
     }
 
     pub fn fingerprint(&self) -> &str {
@@ -71,13 +74,25 @@ impl TextEncoder {
 
     /// One unit vector per sentence, in order.
     pub fn embed<S: AsRef<str> + Sync>(&self, sentences: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+        self.embed_with(sentences, self.kernels)
+    }
+
+    /// As `embed`, with the kernels named (tests compare the two).
+    pub fn embed_with<S: AsRef<str> + Sync>(
+        &self,
+        sentences: &[S],
+        kernels: Kernels,
+    ) -> Result<Vec<Embedding>, SpaceError> {
+        if kernels == Kernels::Direct && !self.device.is_cpu() {
+            return Err(SpaceError::Encode(format!("the CPU kernels cannot run on {:?}", self.device)));
+        }
         // Longest first, as sentence-transformers does: a batch of like lengths wastes little
         // on padding. The answers go back in the caller's order.
         let mut order: Vec<usize> = (0..sentences.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(sentences[i].as_ref().len()));
         let run = |batch: &[usize]| {
             let texts: Vec<&str> = batch.iter().map(|&i| sentences[i].as_ref()).collect();
-            self.embed_batch(&texts)
+            self.embed_batch(&texts, kernels)
         };
         // On the CPU the batches run side by side, one per core: much of a layer (softmax,
         // layer norm, GELU, the small products) runs on one thread at a time inside candle, so
@@ -101,7 +116,11 @@ impl TextEncoder {
         self.embed(&[sentence])?.pop().ok_or_else(|| SpaceError::Encode("no embedding came back".into()))
     }
 
-    fn embed_batch<S: AsRef<str>>(&self, batch: &[S]) -> Result<Vec<Embedding>, SpaceError> {
+    fn embed_batch<S: AsRef<str>>(
+        &self,
+        batch: &[S],
+        kernels: Kernels,
+    ) -> Result<Vec<Embedding>, SpaceError> {
         let texts: Vec<&str> = batch.iter().map(AsRef::as_ref).collect();
         let encodings =
             self.tokenizer.encode_batch(texts, true).map_err(|e| SpaceError::Encode(e.to_string()))?;
@@ -110,14 +129,16 @@ impl TextEncoder {
         let flat = |f: fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
             encodings.iter().flat_map(|e| f(e).iter().copied()).collect()
         };
-        let tensor = |v: Vec<u32>| Tensor::from_vec(v, (rows, len), &self.device);
-        let ids = tensor(flat(tokenizers::Encoding::get_ids))?;
-        let types = tensor(flat(tokenizers::Encoding::get_type_ids))?;
-        let mask = tensor(flat(tokenizers::Encoding::get_attention_mask))?;
+        let (ids, types, mask) = (
+            flat(tokenizers::Encoding::get_ids),
+            flat(tokenizers::Encoding::get_type_ids),
+            flat(tokenizers::Encoding::get_attention_mask),
+        );
+        let batch = Batch { ids: &ids, type_ids: &types, mask: &mask, sentences: rows, tokens: len };
         // [rows, len, 384]
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let hidden = self.model.forward(&batch, kernels)?.reshape((rows, len, ()))?;
         // Mean over the real tokens only: [rows, len, 1] mask, summed hidden ÷ token count.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let mask = Tensor::from_vec(mask, (rows, len, 1), &self.device)?.to_dtype(DType::F32)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::INFINITY)?;
         let mean = summed.broadcast_div(&counts)?;
