@@ -159,7 +159,9 @@ fn in_noise(
     println!();
     println!("| noise | command clips wrong or rejected | read sentences accepted |");
     println!("|---|---|---|");
+    // The clips come clip by clip, each in every condition: one row per condition.
     let mut conditions: Vec<&str> = out.iter().map(|(c, _, _)| c.as_str()).collect();
+    conditions.sort_unstable();
     conditions.dedup();
     for condition in conditions {
         let here = out.iter().filter(|(c, _, _)| c == condition);

@@ -1,6 +1,10 @@
 //! Every figure beside its peer, written to `docs/BENCHMARKS.md`.
 //!
-//!     CROSSMODAL_PYTHON=<python with the peers> cargo bench --bench report
+//!     CROSSMODAL_PYTHON=<python with the peers> GGML_NATIVE=ON cargo bench --bench report
+//!
+//! (`GGML_NATIVE=ON`: whisper.cpp built for this CPU, as `./run.sh` builds it; a build folder
+//! made with other flags must be cleaned of whisper-rs-sys first, which `scripts/setup.sh`'s
+//! `whisper_flags_current` does.)
 //!
 //! Each bench runs in a process of its own (`cargo bench --bench NAME`, which starts each
 //! Python peer in a process of its own) and leaves its figures in `$CROSSMODAL_BENCH_OUT`; this
@@ -52,6 +56,8 @@ fn machine() -> Vec<(String, String)> {
         ("memory".into(), memory),
         ("OS".into(), os),
         ("GPU".into(), "none used (CPU build)".into()),
+        // A build for this CPU (./run.sh, or GGML_NATIVE=ON) names more than the portable one.
+        ("whisper.cpp built for".into(), crossmodal::speech::cpu_kernels().join(" ")),
         ("rustc".into(), sh("rustc", &["--version"])),
     ]
 }
@@ -325,10 +331,11 @@ fn main() {
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Written by `CROSSMODAL_PYTHON=<python with the peers> cargo bench --bench report` (each \
-         bench and each peer in a process of its own; the peers from PyPI: `pip install \
-         faster-whisper pywhispercpp sentence-transformers torch numpy pillow`). One bench alone: \
-         `cargo bench --bench transcribe|commands|images|gui`.\n"
+        "Written by `CROSSMODAL_PYTHON=<python with the peers> GGML_NATIVE=ON cargo bench --bench \
+         report` (whisper.cpp built for this CPU, as `./run.sh` builds it; without `GGML_NATIVE=ON`, \
+         the portable build; each bench and each peer in a process of its own; the peers from PyPI: \
+         `pip install faster-whisper pywhispercpp sentence-transformers torch numpy pillow`). One \
+         bench alone: `cargo bench --bench transcribe|commands|images|gui`.\n"
     );
     let _ = writeln!(md, "| machine | |\n|---|---|");
     for (k, v) in machine() {

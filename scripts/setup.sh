@@ -4,7 +4,11 @@
 set -euo pipefail
 
 CROSSMODAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export GGML_NATIVE=${GGML_NATIVE:-OFF}   # portable whisper.cpp build
+# whisper.cpp for this machine's CPU: these scripts build the binary where it runs, so ggml may
+# use every instruction the CPU has (AVX-512 where present: on an Intel Xeon with AVX-512 the
+# public clips transcribed 1.3-1.6x faster than with .cargo/config.toml's portable x86-64-v3 set;
+# docs/BENCHMARKS.md). GGML_NATIVE=OFF builds the portable binary, as plain `cargo build` does.
+export GGML_NATIVE=${GGML_NATIVE:-ON}
 
 # Build: cmake + libclang (whisper-rs-sys bindgen), ALSA headers (cpal), pkg-config.
 # Run: X11/Wayland client libraries and a Vulkan driver for the window.
@@ -46,20 +50,29 @@ need_rust() {
   fi
 }
 
-# whisper.cpp's build flags live in .cargo/config.toml, but whisper-rs-sys's build script does
-# not run again when they change: a build folder whose whisper.cpp was configured otherwise is
-# cleaned of it, so that the flags in the tree are the ones built.
+# whisper.cpp's build flags live in .cargo/config.toml (a flag set in the environment wins, as
+# cargo lets it), but whisper-rs-sys's build script does not run again when they change: a build
+# folder whose whisper.cpp was configured otherwise is cleaned of it, so that the flags asked for
+# are the ones built. A native build is also cleaned when the CPU is not the one it was made for
+# (a build folder can outlive a machine's processor).
 whisper_flags_current() {
-  local target=${CARGO_TARGET_DIR:-$CROSSMODAL_ROOT/target} cache flag value stale=
+  local target=${CARGO_TARGET_DIR:-$CROSSMODAL_ROOT/target} cache flag value stale= cpu stamp
+  cpu=$(grep -m 1 '^flags' /proc/cpuinfo 2> /dev/null | cksum | cut -d ' ' -f 1)
+  stamp=$target/whisper-cpu
   for cache in "$target"/*/build/whisper-rs-sys-*/out/build/CMakeCache.txt; do
     [ -f "$cache" ] || continue
     while IFS='=' read -r flag value; do
       flag=$(echo "$flag" | tr -d ' ') value=$(echo "$value" | tr -d ' "')
+      value=${!flag:-$value}
       grep -q "^$flag:BOOL=$value\$" "$cache" || stale=1
     done < <(grep '^GGML_' "$CROSSMODAL_ROOT/.cargo/config.toml")
+    if grep -q '^GGML_NATIVE:BOOL=ON$' "$cache" && [ "$(cat "$stamp" 2> /dev/null)" != "$cpu" ]; then
+      stale=1
+    fi
   done
   if [ -n "$stale" ]; then
-    echo "whisper.cpp was built with other flags than .cargo/config.toml's: building it again" >&2
+    echo "whisper.cpp was built with other flags or for another CPU: building it again" >&2
     (cd "$CROSSMODAL_ROOT" && cargo clean -p whisper-rs-sys --quiet && cargo clean -p whisper-rs-sys --release --quiet)
   fi
+  mkdir -p "$target" && echo "$cpu" > "$stamp"
 }

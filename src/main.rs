@@ -980,6 +980,8 @@ fn status(store: ModelStore) -> ExitCode {
             None => break,
         }
     }
+    // What the CPU runs Whisper with: a build for this machine names more than a portable one.
+    println!("whisper.cpp built for: {}", crossmodal::speech::cpu_kernels().join(" "));
     let mut failed = false;
     for spec in CATALOGUE {
         let status = statuses.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);

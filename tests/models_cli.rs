@@ -215,4 +215,9 @@ fn status_shows_each_model_once_on_the_device_its_backend_reports() {
     let out = common::crossmodal().arg("status").output().expect("runs");
     let (_, stdout, _) = common::split(&out);
     assert!(stdout.contains("whisper-tiny.en      ready on CPU\n"), "{stdout}");
+    // And the instruction sets whisper.cpp was built for: at least AVX2 on x86-64.
+    let kernels = stdout.lines().find_map(|l| l.strip_prefix("whisper.cpp built for: ")).unwrap_or_default();
+    if cfg!(target_arch = "x86_64") {
+        assert!(kernels.split(' ').any(|k| k == "AVX2"), "{stdout}");
+    }
 }

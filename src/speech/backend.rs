@@ -41,6 +41,25 @@ impl Backend {
     }
 }
 
+/// The CPU instruction sets whisper.cpp was built to use (`AVX2`, `AVX512`, `AVX512_VNNI`, …),
+/// as ggml lists them: a portable build names fewer than a build for the CPU it runs on.
+pub fn cpu_kernels() -> Vec<String> {
+    cpu_features(whisper_rs::print_system_info())
+}
+
+/// The features turned on in the "CPU : NAME = 1 | …" part of whisper.cpp's system report.
+fn cpu_features(report: &str) -> Vec<String> {
+    let Some((_, cpu)) = report.split_once("CPU : ") else { return Vec::new() };
+    cpu.split('|')
+        .map_while(|entry| {
+            let (name, value) = entry.split_once(" = ")?;
+            // The next backend's name ends the list ("… | METAL : EMBED_LIBRARY = 1 |").
+            (!name.contains(':')).then(|| (name.trim().to_owned(), value.trim() == "1"))
+        })
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+}
+
 /// `whisper_backend_init_gpu: no GPU found` → `no GPU found`.
 fn after_function(line: &str) -> &str {
     line.split_once(": ").map_or(line, |(_, rest)| rest).trim()
@@ -92,6 +111,25 @@ mod tests {
 
     fn lines(text: &[&str]) -> Vec<String> {
         text.iter().map(|&l| l.to_owned()).collect()
+    }
+
+    #[test]
+    fn the_cpu_features_are_read_from_whisper_cpps_report() {
+        let report = "WHISPER : COREML = 0 | OPENVINO = 0 | CPU : SSE3 = 1 | AVX2 = 1 | AVX512 = 1 | \
+                      AVX512_VNNI = 1 | AMX_INT8 = 0 | LLAMAFILE = 1 | REPACK = 1 | ";
+        assert_eq!(cpu_features(report), ["SSE3", "AVX2", "AVX512", "AVX512_VNNI", "LLAMAFILE", "REPACK"]);
+        let next_backend = "CPU : NEON = 1 | ARM_FMA = 1 | METAL : EMBED_LIBRARY = 1 | ";
+        assert_eq!(cpu_features(next_backend), ["NEON", "ARM_FMA"]);
+        assert!(cpu_features("WHISPER : COREML = 0 | ").is_empty());
+    }
+
+    /// This build's own report: x86-64 builds ask for at least AVX2 (`.cargo/config.toml`).
+    #[test]
+    fn this_build_names_its_instruction_sets() {
+        let features = cpu_kernels();
+        if cfg!(target_arch = "x86_64") {
+            assert!(features.iter().any(|f| f == "AVX2"), "{features:?}");
+        }
     }
 
     #[test]

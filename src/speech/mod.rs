@@ -3,6 +3,7 @@
 //! cancel), with silence gated out before and after Whisper sees it.
 
 mod backend;
+pub use backend::cpu_kernels;
 pub mod export;
 pub mod wer;
 
