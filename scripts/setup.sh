@@ -6,7 +6,7 @@ set -euo pipefail
 CROSSMODAL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # whisper.cpp for this machine's CPU: these scripts build the binary where it runs, so ggml may
 # use every instruction the CPU has (AVX-512 where present: on an Intel Xeon with AVX-512 the
-# public clips transcribed 1.3-1.6x faster than with .cargo/config.toml's portable x86-64-v3 set;
+# public clips transcribed 1.3-1.4x faster than with .cargo/config.toml's portable x86-64-v3 set;
 # docs/BENCHMARKS.md). GGML_NATIVE=OFF builds the portable binary, as plain `cargo build` does.
 export GGML_NATIVE=${GGML_NATIVE:-ON}
 
