@@ -4,11 +4,15 @@
 # cargo test, cargo fmt --check and cargo clippy.
 set -euo pipefail
 source "$(dirname "$0")/scripts/setup.sh"
+# Each step says when it began, so a slow one shows in the log.
+step() { printf '== %s (%d min %02d s)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
+step "system packages and Rust"
 need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins xterm xdotool
 need_rust
 whisper_flags_current
 cd "$CROSSMODAL_ROOT"
 
+step "the public evaluation set"
 # The evaluation set: shared/eval's script where this clone sits beside it, else the copy here.
 fetch_eval=../shared/eval/fetch-public.sh
 [ -x "$fetch_eval" ] || fetch_eval=scripts/eval/fetch-public.sh
@@ -19,18 +23,24 @@ python3 -c 'import numpy' 2> /dev/null || python3 -m pip install --quiet numpy \
     || python3 -m pip install --quiet --break-system-packages numpy
 python3 scripts/eval/make-noisy.py "$CROSSMODAL_EVAL" > /dev/null
 
+step "build"
 cargo build --locked --bin crossmodal
 bin="${CARGO_TARGET_DIR:-target}/debug/crossmodal"
+step "models"
 "$bin" models fetch
 "$bin" models fetch whisper-base
 "$bin" models verify
 
+step "cargo test"
 cargo test --locked
+step "cargo fmt --check, cargo clippy"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 
 # Fuzz targets, a short fixed run each from the committed seeds (CROSSMODAL_FUZZ=0 skips them).
 if [ "${CROSSMODAL_FUZZ:-1}" != 0 ]; then
+    step "fuzz targets"
     command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --version 0.13.2
     scripts/fuzz.sh ci
 fi
+step "all passed"

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The builds that take too long to make on every CI run (the GPU builds today; the package and
+# Windows builds join them in .ci/inputs when they exist): each runs only when the content of
+# its inputs (.ci/inputs) differs from what it last passed with.
+#
+#   scripts/builds.sh status             each build: due or not, and why
+#   scripts/builds.sh run NAME…          runs those builds' checks; a pass is recorded
+#   scripts/builds.sh ci SECONDS         CI: runs the due builds, longest waiting first, each only
+#                                        if it can finish within SECONDS from now
+#
+# A pass is recorded in this machine's cache (CI's own record) and, when the inputs it passed
+# with are committed, in .ci/passed/NAME: commit that file and a fresh CI machine knows the
+# build passed with those inputs. A build cut short or failed records nothing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/crossmodal/ci
+cd "$root"
+
+# How long a build takes when its build folder is new (measured on a 2-core CI machine, the
+# folder cold; scripts/builds.sh records each real run's time and uses that once it has one).
+cold_secs() {
+  case $1 in
+    vulkan) echo 1500 ;;
+    cuda) echo 3000 ;;
+    *) echo 1800 ;;
+  esac
+}
+
+# The check that proves a build.
+check() {
+  case $1 in
+    vulkan | cuda) scripts/gpu_builds.sh "$1" ;;
+    *) echo "unknown build $1 (.ci/inputs lists: $(builds | tr '\n' ' '))" >&2; return 2 ;;
+  esac
+}
+
+builds() { awk '!/^#/ && NF && $1 != "common" { print $1 }' .ci/inputs; }
+inputs() { awk -v b="$1" '!/^#/ && ($1 == b || $1 == "common") { for (i = 2; i <= NF; i++) print $i }' .ci/inputs; }
+
+# The digest of the inputs' content as they are in the working tree (tracked and new files, what
+# .gitignore leaves out aside): the same content gives the same digest on any machine.
+digest() {
+  local paths
+  mapfile -t paths < <(inputs "$1")
+  git ls-files -z --cached --others --exclude-standard -- "${paths[@]}" | sort -z \
+    | xargs -0 -r sha256sum | sha256sum | cut -c 1-16
+}
+
+# A record: "digest=D commit=C date=YYYY-MM-DD seconds=N". The machine's own first, then the
+# committed one; whichever matches the digest now.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p; s/^$2=\([^ ]*\).*/\1/p" <<< " $1" | head -n 1; }
+record_for() {
+  local name=$1 want=$2 file
+  for file in "$cache/passed-$name" ".ci/passed/$name"; do
+    [ -f "$file" ] || continue
+    [ "$(field "$(cat "$file")" digest)" = "$want" ] && { echo "$file $(cat "$file")"; return 0; }
+  done
+  return 1
+}
+latest_record() {
+  local name=$1 file
+  for file in "$cache/passed-$name" ".ci/passed/$name"; do
+    [ -f "$file" ] && { echo "$file $(cat "$file")"; return 0; }
+  done
+  return 1
+}
+
+# Why a build is due, or nothing when it is not.
+why_due() {
+  local name=$1 d rec
+  d=$(digest "$name")
+  if rec=$(record_for "$name" "$d"); then
+    echo "not due: its inputs are as when it passed at commit $(field "$rec" commit) on $(field "$rec" date) (${rec%% *})" >&2
+    return 1
+  fi
+  if rec=$(latest_record "$name"); then
+    echo "inputs changed since it passed at commit $(field "$rec" commit) on $(field "$rec" date)"
+  else
+    echo "no pass recorded"
+  fi
+}
+
+record() {
+  local name=$1 secs=$2 d commit line
+  d=$(digest "$name")
+  commit=$(git rev-parse --short=12 HEAD)
+  line="digest=$d commit=$commit date=$(date -u +%F) seconds=$secs"
+  mkdir -p "$cache" && echo "$line" > "$cache/passed-$name"
+  local paths
+  mapfile -t paths < <(inputs "$name")
+  if [ -z "$(git status --porcelain -- "${paths[@]}")" ]; then
+    mkdir -p .ci/passed && echo "$line" > ".ci/passed/$name"
+    echo "$name: passed in $((secs / 60)) min $((secs % 60)) s; recorded in .ci/passed/$name (commit it)"
+  else
+    echo "$name: passed in $((secs / 60)) min $((secs % 60)) s with uncommitted inputs: recorded on this machine only"
+  fi
+}
+
+run_one() {
+  local name=$1 limit=${2:-} start rc=0
+  start=$SECONDS
+  if [ -n "$limit" ]; then
+    timeout "$limit" "$0" check "$name" || rc=$?
+  else
+    check "$name" || rc=$?
+  fi
+  local took=$((SECONDS - start))
+  case $rc in
+    0) record "$name" "$took" ;;
+    124) echo "$name: cut short after $((took / 60)) min: not a pass; it runs again in a later CI" ;;
+    *) echo "$name: FAILED after $((took / 60)) min (exit $rc)" >&2; return 1 ;;
+  esac
+}
+
+# The time a build is expected to take: its last pass's when its build folder is still here.
+expected_secs() {
+  local name=$1 rec target=${CARGO_TARGET_DIR:-$root/target}
+  if [ -d "$target-$name" ] && rec=$(latest_record "$name") && [ -n "$(field "$rec" seconds)" ]; then
+    echo $(( $(field "$rec" seconds) + 120 ))
+  else
+    cold_secs "$name"
+  fi
+}
+
+case ${1:-status} in
+  status)
+    for b in $(builds); do
+      if why=$(why_due "$b" 2> /dev/null); then echo "$b: due: $why"; else why_due "$b" 2>&1 | sed "s/^/$b: /"; fi
+    done
+    ;;
+  check)
+    check "$2"
+    ;;
+  run)
+    shift
+    [ $# -gt 0 ] || { echo "usage: scripts/builds.sh run NAME… ($(builds | tr '\n' ' '))" >&2; exit 2; }
+    for b in "$@"; do run_one "$b"; done
+    ;;
+  ci)
+    budget=${2:?usage: scripts/builds.sh ci SECONDS}
+    deadline=$((SECONDS + budget))
+    failed=0
+    # Longest waiting first: never passed, then the oldest pass.
+    order=$(for b in $(builds); do
+      rec=$(latest_record "$b" 2> /dev/null) || rec=
+      echo "$(field "$rec" date)${rec:+ }$b"
+    done | sort | awk '{ print $NF }')
+    for b in $order; do
+      if ! why=$(why_due "$b" 2>&1 > /dev/null); then
+        echo "build $b: $why"
+        continue
+      fi
+      why=$(why_due "$b" 2> /dev/null)
+      need=$(expected_secs "$b")
+      left=$((deadline - SECONDS))
+      if [ "$need" -gt "$left" ]; then
+        echo "build $b: due ($why) but not run: it takes about $((need / 60)) min and CI has $((left / 60)) min left; not a pass, it runs in a later CI"
+        continue
+      fi
+      echo "build $b: running: $why"
+      run_one "$b" "$left" || failed=1
+    done
+    exit "$failed"
+    ;;
+  *)
+    echo "usage: scripts/builds.sh status | run NAME… | ci SECONDS" >&2
+    exit 2
+    ;;
+esac
