@@ -39,8 +39,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let store = ModelStore::from_env().expect("store");
     let whisper_spec = model_store::spec("whisper-tiny.en").expect("spec");
-    let whisper =
-        Whisper::load(&store.open_checked(whisper_spec).expect("tiny.en installed"), false).expect("loads");
+    let whisper = Whisper::load(
+        &store.open_checked(whisper_spec).expect("tiny.en installed"),
+        false,
+        crossmodal::audio::vad::detector_model(&store).expect("silero-vad installed"),
+    )
+    .expect("loads");
     let minilm = model_store::spec("minilm").expect("spec");
     store.open_checked(minilm).expect("minilm installed");
     let device = candle_core::Device::Cpu;

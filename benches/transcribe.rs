@@ -17,6 +17,7 @@ mod common;
 mod record;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossmodal::model_store::{self, ModelStore};
@@ -173,6 +174,7 @@ fn measure(system: &System, whisper: &Whisper, model: &Path, ct2: &Path, clips: 
 
 fn main() {
     let store = ModelStore::from_env().expect("model store");
+    let detector = crossmodal::audio::vad::detector_model(&store).expect("silero-vad installed");
     let clips = clips();
     let audio: f64 = clips.iter().map(|c| c.samples.len() as f64 / 16_000.0).sum();
     println!(
@@ -189,7 +191,7 @@ fn main() {
             continue;
         };
         let ct2 = store.model_dir(spec).join("ct2");
-        let whisper = Whisper::load(&path, false).expect("loads");
+        let whisper = Whisper::load(&path, false, Arc::clone(&detector)).expect("loads");
         let mut best: Vec<Option<Row>> = SYSTEMS.iter().map(|_| None).collect();
         for _ in 0..ROUNDS {
             for (system, best) in SYSTEMS.iter().zip(&mut best) {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::commands::Decision;
 use crate::engine::{Connection, Notify};
 use crate::hotkey::{Hotkey, KeyEvent, Shortcut, ShortcutError};
-use crate::live::{Live, LiveEvent, Purpose};
+use crate::live::{LineId, Live, LiveEvent, Purpose};
 
 /// What is done with what is said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub struct PushToTalk {
     /// Words heard while the shortcut is held, typed once it comes up (typing with its
     /// modifiers down would send shortcuts, not text).
     held_back: Vec<String>,
+    /// Lines shown at a pause, not typed until they stand (a phrase is typed once, whole).
+    provisional: Vec<(LineId, String)>,
 }
 
 impl PushToTalk {
@@ -85,6 +87,7 @@ impl PushToTalk {
             released: None,
             typed: false,
             held_back: Vec::new(),
+            provisional: Vec::new(),
         })
     }
 
@@ -134,11 +137,35 @@ impl PushToTalk {
         }
     }
 
+    /// A line that stands: typed now, or once the shortcut is up.
+    fn ready(&mut self, text: String, out: &mut Vec<PttEvent>) {
+        if text.is_empty() {
+            return;
+        }
+        if self.listening && !self.toggle {
+            self.held_back.push(text);
+        } else {
+            self.type_out(text, out);
+        }
+    }
+
     fn answered(&mut self, event: LiveEvent, out: &mut Vec<PttEvent>) {
         let after_release = self.released.map(|r| r.elapsed());
         match event {
-            LiveEvent::Line { text, .. } if self.listening && !self.toggle => self.held_back.push(text),
-            LiveEvent::Line { text, .. } => self.type_out(text, out),
+            LiveEvent::Line { id, replaces, text, settled, .. } => {
+                self.provisional.retain(|(line, _)| Some(*line) != replaces);
+                if settled {
+                    self.ready(text, out);
+                } else {
+                    self.provisional.push((id, text));
+                }
+            }
+            LiveEvent::Settled(id) => {
+                if let Some(i) = self.provisional.iter().position(|(line, _)| *line == id) {
+                    let (_, text) = self.provisional.remove(i);
+                    self.ready(text, out);
+                }
+            }
             LiveEvent::Decided { decision, took, .. } => {
                 out.push(PttEvent::Decided { decision, took, after_release });
             }

@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::audio::capture::{Capture, Captured, InputSource};
+use crate::audio::silero::SileroModel;
 use crate::audio::vad::{self, Vad, VadEvent};
 use crate::audio::{Recorder, SAMPLE_RATE};
 use crate::commands::Decision;
@@ -43,6 +44,9 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// Open the source but do not listen until `Live::resume`.
     pub paused: bool,
+    /// The voice detector's speech threshold (`vad::DEFAULT_THRESHOLD`; lower hears quieter
+    /// speech, and more noise).
+    pub voice_threshold: f32,
 }
 
 /// What the pipeline reports, in the order it happens.
@@ -52,9 +56,22 @@ pub enum LiveEvent {
     Opened(String),
     /// The words of the utterance in progress so far.
     Partial(String),
-    /// An utterance's final transcript; times in seconds since listening began. `answered` is
-    /// when the engine's answer reached the pipeline (what a display's lag is measured from).
-    Line { start: f64, end: f64, text: String, answered: Instant },
+    /// An utterance's transcript; times in seconds since listening began. `answered` is when
+    /// the engine's answer reached the pipeline (what a display's lag is measured from). A line
+    /// shown at a pause is not `settled`: if the speaker goes on within the detector's hangover,
+    /// the utterance is decoded again whole and a line that `replaces` it follows (shown in its
+    /// place); else `Settled` says it stands.
+    Line {
+        id: LineId,
+        replaces: Option<LineId>,
+        start: f64,
+        end: f64,
+        text: String,
+        answered: Instant,
+        settled: bool,
+    },
+    /// The line shown at a pause stands: its speaker did not go on.
+    Settled(LineId),
     /// The decision on an utterance and how long the engine took from having its audio.
     Decided { start: f64, end: f64, decision: Decision, took: Duration },
     /// The spoken query (`Purpose::Query`): its samples, 16 kHz mono.
@@ -64,6 +81,10 @@ pub enum LiveEvent {
     /// Listening is over: the source ended or was stopped (`problem: None`), or failed.
     Ended { heard: u64, answered: u64, problem: Option<String> },
 }
+
+/// A line's number in one listening session, counted from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LineId(pub u64);
 
 /// How often a partial transcript of the utterance in progress is asked for.
 const PARTIAL_EVERY: Duration = Duration::from_secs(1);
@@ -78,9 +99,10 @@ const PARTIAL_SILENCE_SECS: f64 = 0.15;
 /// and pauses between words of running speech often reach 90 ms.
 const AHEAD_SILENCE_SECS: f64 = vad::KEPT_TAIL_SECS;
 const AHEAD_SILENCE_COMMAND_SECS: f64 = 0.09;
-/// Silence after the last word past which an answer in hand closes the utterance without
-/// waiting for the rest of the detector's hangover (600 ms). A line is committed this early
-/// whatever it says (a pause this long ends a phrase); a command only when `commits_early`.
+/// Silence after the last word past which an answer in hand is reported without waiting for the
+/// rest of the detector's hangover (704 ms). A line is shown this early whatever it says, and
+/// revised if the speaker goes on; a command is decided (and the utterance closed) this early
+/// only when `commits_early`, as a decision is never taken back.
 pub const COMMIT_SILENCE_SECS: f64 = 0.3;
 /// How closely the transcript must spell the accepted command's phrase for it to be committed
 /// before the hangover ends: the words so far must be the whole command, not its beginning.
@@ -140,7 +162,14 @@ impl Live {
         };
         let report = Reporter { tx: tx.clone(), notify: Arc::clone(notify) };
         let spawned = std::thread::Builder::new().name("crossmodal-live".into()).spawn(move || {
-            let mut pipeline = Pipeline::new(engine, settings, report);
+            let detector = match vad::detector_model(engine.store()) {
+                Ok(model) => model,
+                Err(e) => {
+                    report.send(LiveEvent::Ended { heard: 0, answered: 0, problem: Some(e.to_string()) });
+                    return;
+                }
+            };
+            let mut pipeline = Pipeline::new(engine, settings, report, detector);
             let problem = pipeline.run(&shared).err();
             pipeline.report.send(LiveEvent::Ended {
                 heard: pipeline.heard,
@@ -192,7 +221,7 @@ impl Live {
         f32::from_bits(self.level.load(Ordering::Relaxed))
     }
 
-    /// An utterance is open.
+    /// The voice detector hears speech now.
     pub fn speaking(&self) -> bool {
         self.speaking.load(Ordering::Relaxed)
     }
@@ -262,6 +291,16 @@ struct Out {
     start: f64,
     end: f64,
     asked: Instant,
+    /// The line shown for it at a pause, which its answer replaces.
+    replaces: Option<LineId>,
+}
+
+/// The line shown for the open utterance at a pause, before its hangover ended.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    id: LineId,
+    /// The length of the utterance it was decoded from.
+    len: usize,
 }
 
 /// The open utterance, sent ahead as if it had ended (its speaker paused).
@@ -275,6 +314,12 @@ struct Ahead {
     answer: Option<Event>,
 }
 
+impl Ahead {
+    fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 struct Pipeline {
     engine: Connection,
     settings: Settings,
@@ -282,26 +327,36 @@ struct Pipeline {
     vad: Vad,
     pending: BTreeMap<JobId, Out>,
     ahead: Option<Ahead>,
+    shown: Option<Shown>,
     partial: Option<Partial>,
     last_partial: Instant,
+    lines: u64,
     heard: u64,
     answered: u64,
 }
 
 impl Pipeline {
-    fn new(engine: Connection, settings: Settings, report: Reporter) -> Self {
+    fn new(engine: Connection, settings: Settings, report: Reporter, detector: Arc<SileroModel>) -> Self {
+        let vad = Vad::with_threshold(detector, settings.voice_threshold);
         Self {
             engine,
             settings,
             report,
-            vad: Vad::new(),
+            vad,
             pending: BTreeMap::new(),
             ahead: None,
+            shown: None,
             partial: None,
             last_partial: Instant::now(),
+            lines: 0,
             heard: 0,
             answered: 0,
         }
+    }
+
+    fn next_line(&mut self) -> LineId {
+        self.lines += 1;
+        LineId(self.lines)
     }
 
     fn run(&mut self, shared: &Shared) -> Result<(), String> {
@@ -363,7 +418,7 @@ impl Pipeline {
                     }
                 });
                 shared.level.store(capture.level().to_bits(), Ordering::Relaxed);
-                shared.speaking.store(self.vad.in_speech(), Ordering::Relaxed);
+                shared.speaking.store(self.vad.hearing(), Ordering::Relaxed);
                 if self.utterances(heard) {
                     return Ok(());
                 }
@@ -407,10 +462,18 @@ impl Pipeline {
             if let Some(p) = &self.partial {
                 p.cancel.store(true, Ordering::Relaxed);
             }
+            let shown = self.shown.take();
+            if let Some(shown) = shown.filter(|s| s.len == samples.len()) {
+                // The line shown at the pause is this utterance's: it stands.
+                self.ahead = None;
+                self.report.send(LiveEvent::Settled(shown.id));
+                continue;
+            }
+            let replaces = shown.map(|s| s.id);
             if let Some(ahead) = self.ahead.take() {
                 if ahead.len == samples.len() {
                     // Nothing was said after the pause: the answer sent ahead is this one's.
-                    let out = Out { start, end, asked: ahead.asked };
+                    let out = Out { start, end, asked: ahead.asked, replaces };
                     tracing::debug!("utterance {start:.2}–{end:.2} s heard; its answer was asked ahead");
                     match ahead.answer {
                         Some(answer) => self.report(out, answer),
@@ -420,7 +483,7 @@ impl Pipeline {
                     }
                     continue;
                 }
-                ahead.cancel.store(true, Ordering::Relaxed);
+                ahead.cancel();
             }
             let id = JobId::next();
             let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
@@ -432,7 +495,7 @@ impl Pipeline {
                 }
             });
             tracing::debug!("utterance {start:.2}–{end:.2} s heard; asked the engine");
-            self.pending.insert(id, Out { start, end, asked: Instant::now() });
+            self.pending.insert(id, Out { start, end, asked: Instant::now(), replaces });
         }
         false
     }
@@ -444,7 +507,7 @@ impl Pipeline {
         if let Some(ahead) = &self.ahead
             && closing != Some(ahead.len)
         {
-            ahead.cancel.store(true, Ordering::Relaxed);
+            ahead.cancel();
             self.ahead = None;
         }
         let Some(len) = closing else { return };
@@ -476,21 +539,50 @@ impl Pipeline {
         self.ahead = Some(Ahead { id, len, cancel, asked: Instant::now(), answer: None });
     }
 
-    /// Closes the open utterance without the rest of the hangover when its answer is in hand
-    /// and the pause is long enough; true when listening is done.
+    /// Reports the answer in hand once the pause is long enough, without the rest of the
+    /// hangover: a command's decision closes the utterance (when `commits_early`); a line is
+    /// shown and the utterance stays open, to be revised if its speaker goes on. True when
+    /// listening is done.
     fn commit_early(&mut self) -> bool {
-        let Some(Ahead { answer: Some(answer), .. }) = &self.ahead else { return false };
-        let accepted = match answer {
-            Event::Matched { result: Ok((decision, _)), .. } => commits_early(decision),
-            Event::Transcribed { result, .. } => result.is_ok(),
-            _ => false,
-        };
-        if !accepted || self.vad.trailing_silence_secs() < COMMIT_SILENCE_SECS {
+        let Some(Ahead { answer: Some(answer), len, .. }) = &self.ahead else { return false };
+        if self.vad.trailing_silence_secs() < COMMIT_SILENCE_SECS {
             return false;
         }
-        tracing::debug!("committed after {:.2} s of silence", self.vad.trailing_silence_secs());
-        let closed: Vec<VadEvent> = self.vad.close().into_iter().collect();
-        self.utterances(closed)
+        match answer {
+            Event::Matched { result: Ok((decision, _)), .. } if commits_early(decision) => {
+                tracing::debug!("committed after {:.2} s of silence", self.vad.trailing_silence_secs());
+                let closed: Vec<VadEvent> = self.vad.close().into_iter().collect();
+                self.utterances(closed)
+            }
+            Event::Transcribed { result: Ok(t), .. } if self.shown.is_none_or(|s| s.len != *len) => {
+                let len = *len;
+                let text = t.text.clone();
+                let asked = self.ahead.as_ref().map_or_else(Instant::now, |a| a.asked);
+                let Some(start) = self.vad.current_start() else { return false };
+                let end = start + len as f64 / f64::from(SAMPLE_RATE);
+                let replaces = self.shown.map(|s| s.id);
+                let id = self.next_line();
+                tracing::debug!(
+                    "line shown after {:.2} s of silence, {} ms after it was asked",
+                    self.vad.trailing_silence_secs(),
+                    asked.elapsed().as_millis()
+                );
+                if !text.is_empty() || replaces.is_some() {
+                    self.shown = Some(Shown { id, len });
+                    self.report.send(LiveEvent::Line {
+                        id,
+                        replaces,
+                        start,
+                        end,
+                        text,
+                        answered: Instant::now(),
+                        settled: false,
+                    });
+                }
+                false
+            }
+            _ => false,
+        }
     }
 
     /// A partial transcript of the utterance in progress, only while nothing final waits, so
@@ -558,13 +650,22 @@ impl Pipeline {
     }
 
     /// Reports the engine's answer for an utterance.
-    fn report(&mut self, Out { start, end, asked }: Out, answer: Event) {
+    fn report(&mut self, Out { start, end, asked, replaces }: Out, answer: Event) {
         self.answered += 1;
         tracing::debug!("utterance {start:.2}–{end:.2} s answered after {} ms", asked.elapsed().as_millis());
         match answer {
-            Event::Transcribed { result: Ok(t), .. } if t.text.is_empty() => {}
+            Event::Transcribed { result: Ok(t), .. } if t.text.is_empty() && replaces.is_none() => {}
             Event::Transcribed { result: Ok(t), .. } => {
-                self.report.send(LiveEvent::Line { start, end, text: t.text, answered: Instant::now() });
+                let id = self.next_line();
+                self.report.send(LiveEvent::Line {
+                    id,
+                    replaces,
+                    start,
+                    end,
+                    text: t.text,
+                    answered: Instant::now(),
+                    settled: true,
+                });
             }
             Event::Matched { result: Ok((decision, took)), .. } => {
                 self.report.send(LiveEvent::Decided { start, end, decision, took });

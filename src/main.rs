@@ -274,6 +274,17 @@ struct SpeechArgs {
     /// Times for every word too (JSON `words` in each segment).
     #[arg(long)]
     word_timestamps: bool,
+    /// Live listening: the voice detector's speech threshold, 0.05–0.95 (lower hears quieter
+    /// speech, and more noise).
+    #[arg(long, default_value_t = crossmodal::audio::vad::DEFAULT_THRESHOLD, value_parser = voice_threshold)]
+    voice_threshold: f32,
+}
+
+fn voice_threshold(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(t) if (0.05..=0.95).contains(&t) => Ok(t),
+        _ => Err(format!("{text}: the threshold is a number from 0.05 to 0.95")),
+    }
 }
 
 impl SpeechArgs {
@@ -318,8 +329,10 @@ enum SourceArg {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    // whisper.cpp's own log (forwarded by whisper-rs) only when asked for.
-    let whisper = if std::env::var_os(speech::WHISPER_LOG_ENV).is_some() { "info" } else { "error" };
+    // whisper.cpp's own log (forwarded by whisper-rs) only when asked for: its failures come
+    // back as errors the program reports itself, once, and a job cancelled on purpose (speech
+    // that went on after a pause) logs "failed to encode", which is no error.
+    let whisper = if std::env::var_os(speech::WHISPER_LOG_ENV).is_some() { "info" } else { "off" };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CROSSMODAL_LOG")
@@ -717,6 +730,7 @@ fn say_query(engine: &Engine, source: InputSource) -> anyhow::Result<Vec<f32>> {
         options: speech::Options::default(),
         record: None,
         paused: false,
+        voice_threshold: crossmodal::audio::vad::DEFAULT_THRESHOLD,
     };
     let live = Live::start(engine.connect(), settings, &unwatched());
     eprintln!("say what to find ({} s)…", SAY_WITHIN.as_secs());
@@ -1109,6 +1123,7 @@ fn dictate(
         options: args.options(),
         record: None,
         paused: false,
+        voice_threshold: args.voice_threshold,
     };
     let settings = crossmodal::dictate::Settings { shortcut, toggle, mode, live };
     let mut ptt = PushToTalk::start(engine.connect(), settings, &unwatched())?;
@@ -1230,6 +1245,7 @@ fn listen(
         options: args.options(),
         record,
         paused: false,
+        voice_threshold: args.voice_threshold,
     };
     let live = Live::start(engine.connect(), settings, &unwatched());
     // Ctrl+C stops listening cleanly: the last utterance is answered and `--record` gets its
@@ -1266,11 +1282,23 @@ fn listen(
             }
             Some(LiveEvent::Partial(text)) if output.partial => eprintln!("… {text}"),
             None | Some(LiveEvent::Partial(_) | LiveEvent::Query(_)) => {}
-            Some(LiveEvent::Line { start, end, text, .. }) => {
+            Some(LiveEvent::Line { id, replaces, start, end, text, settled, .. }) => {
                 if output.json {
-                    println!("{}", serde_json::json!({ "start": start, "end": end, "text": text }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "id": id.0, "replaces": replaces.map(|r| r.0), "start": start,
+                            "end": end, "text": text, "settled": settled })
+                    );
+                } else if replaces.is_some() {
+                    // The speaker went on after a pause: the line above is printed again, whole.
+                    println!("[{start:7.2}s] {text}   (revised)");
                 } else {
                     println!("[{start:7.2}s] {text}");
+                }
+            }
+            Some(LiveEvent::Settled(id)) => {
+                if output.json {
+                    println!("{}", serde_json::json!({ "settled": id.0 }));
                 }
             }
             Some(LiveEvent::Decided { start, decision, took, .. }) => {

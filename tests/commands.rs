@@ -93,9 +93,12 @@ fn a_pause_inside_a_command_does_not_cut_it() {
     use crossmodal::live::{COMMIT_SILENCE_SECS, commits_early};
     let (whisper_spec, store) = common::installed("whisper-tiny.en");
     let (minilm, _) = common::installed("minilm");
-    let whisper =
-        crossmodal::speech::Whisper::load(&store.open_checked(whisper_spec).expect("checked"), false)
-            .expect("loads");
+    let whisper = crossmodal::speech::Whisper::load(
+        &store.open_checked(whisper_spec).expect("checked"),
+        false,
+        common::detector(),
+    )
+    .expect("loads");
     let encoder = crossmodal::space::TextEncoder::load(&store.model_dir(minilm), &candle_core::Device::Cpu)
         .expect("loads");
     let matcher = crossmodal::commands::Matcher::new(
@@ -125,7 +128,7 @@ fn a_pause_inside_a_command_does_not_cut_it() {
         audio.extend_from_slice(&clip[..cut]);
         audio.extend(vec![0.0f32; 7_200]);
         audio.extend_from_slice(&clip[cut..]);
-        let mut vad = Vad::new();
+        let mut vad = Vad::new(common::detector());
         let mut checked = false;
         for block in audio.chunks(480) {
             vad.push(block);

@@ -195,8 +195,12 @@ fn converted_tiny_en_transcribes_go_forward() {
 #[test]
 fn converted_base_loads_as_multilingual_and_transcribes() {
     let (spec, store) = common::installed("whisper-base");
-    let whisper =
-        crossmodal::speech::Whisper::load(&store.open_checked(spec).expect("valid"), false).expect("loads");
+    let whisper = crossmodal::speech::Whisper::load(
+        &store.open_checked(spec).expect("valid"),
+        false,
+        common::detector(),
+    )
+    .expect("loads");
     assert!(whisper.is_multilingual());
     let audio =
         crossmodal::audio::decode_file(&common::eval_dir().join("speech/something.wav")).expect("wav");

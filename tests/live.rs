@@ -43,15 +43,29 @@ impl Running {
         panic!("no \"{text}\" on stderr within {limit:?}: {seen:?}");
     }
 
-    /// The next `n` lines of stdout, each with when it came.
+    /// The next `n` lines of stdout, each with when it came (JSON `settled` notes aside).
     fn stdout_lines(&self, n: usize, limit: Duration) -> Vec<(Instant, String)> {
         let deadline = Instant::now() + limit;
         let mut got = Vec::new();
         while got.len() < n {
             let left = deadline.checked_duration_since(Instant::now()).unwrap_or_default();
             match self.stdout.recv_timeout(left) {
+                Ok((_, line)) if line.starts_with("{\"settled\"") => {}
                 Ok(line) => got.push(line),
                 Err(e) => panic!("{} of {n} lines within {limit:?} ({e}): {got:?}", got.len()),
+            }
+        }
+        got
+    }
+
+    /// Every stdout line that comes within `wait`.
+    fn stdout_for(&self, wait: Duration) -> Vec<String> {
+        let deadline = Instant::now() + wait;
+        let mut got = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stdout.recv_timeout(left) {
+                Ok((_, line)) => got.push(line),
+                Err(_) => break,
             }
         }
         got
@@ -136,4 +150,191 @@ fn ctrl_c_stops_listening_cleanly_and_the_recording_keeps_every_sample() {
     let listened = stopped.duration_since(opened).as_secs_f64();
     let kept = heard.samples.len() as f64 / 16_000.0;
     assert!(kept > listened - 0.5, "{kept:.2} s recorded of {listened:.2} s listened");
+}
+
+/// A noise bed playing into the microphone the whole time (a fan, other voices): started before
+/// listening starts, stopped when dropped.
+struct NoiseBed(Child);
+
+impl NoiseBed {
+    /// `noise` (unit RMS) at `snr_db` under `speech_level`, `secs` long.
+    fn start(
+        mic: &common::pulse::VirtualMic,
+        dir: &std::path::Path,
+        noise: &[f32],
+        speech_level: f32,
+        snr_db: f32,
+    ) -> Self {
+        let gain = speech_level * 10f32.powf(-snr_db / 20.0);
+        let path = dir.join("noise-bed.wav");
+        common::write_wav(&path, &noise.iter().map(|x| x * gain).collect::<Vec<_>>());
+        let (child, _) = mic.start_playing(&path);
+        // The server needs a moment to start the stream: the noise is there before listening.
+        std::thread::sleep(Duration::from_millis(800));
+        Self(child)
+    }
+}
+
+impl Drop for NoiseBed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The mean active speech level of public clips.
+fn speech_level(names: &[&str]) -> f32 {
+    let dir = common::eval_dir().join("speech");
+    names
+        .iter()
+        .map(|n| common::active_rms(&crossmodal::audio::decode_file(&dir.join(n)).expect("clip").samples))
+        .sum::<f32>()
+        / names.len() as f32
+}
+
+/// The lines a `listen --json` printed, with revisions applied: a line that replaces another
+/// takes its place.
+fn final_lines(printed: &[String]) -> Vec<String> {
+    let mut lines: Vec<(u64, String)> = Vec::new();
+    for l in printed {
+        let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+        let Some(text) = v["text"].as_str() else { continue };
+        let id = v["id"].as_u64().expect("id");
+        match v["replaces"].as_u64().and_then(|r| lines.iter().position(|(i, _)| *i == r)) {
+            Some(at) => lines[at] = (id, text.to_owned()),
+            None => lines.push((id, text.to_owned())),
+        }
+    }
+    lines.into_iter().map(|(_, t)| t).filter(|t| !t.trim().is_empty()).collect()
+}
+
+const COMMAND_CLIPS: [&str; 7] = [
+    "goforward.wav",
+    "cards_001.wav",
+    "cards_002.wav",
+    "cards_003.wav",
+    "cards_004.wav",
+    "cards_005.wav",
+    "something.wav",
+];
+
+#[test]
+fn in_continuous_fan_noise_each_command_fires_once() {
+    common::installed("whisper-tiny.en");
+    common::installed("minilm");
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let clips: Vec<common::Clip> =
+        common::speech_clips().into_iter().filter(|c| c.kind == "command").collect();
+    let set = crossmodal::commands::CommandSet::from_phrases(
+        &clips.iter().map(|c| c.text.clone()).collect::<Vec<_>>(),
+        "test",
+    );
+    let commands = dir.path().join("commands.toml");
+    std::fs::write(&commands, set.to_toml()).expect("write");
+    let (wav, speech) = common::spaced(dir.path(), &COMMAND_CLIPS, 2.0);
+    let secs = speech.last().expect("clips").1 + 15.0;
+    let _fan = NoiseBed::start(
+        &mic,
+        dir.path(),
+        &common::pink((secs * 16_000.0) as usize, 5),
+        speech_level(&COMMAND_CLIPS),
+        20.0,
+    );
+    let listen =
+        Running::start(&["listen", "--json", "--dry-run", "--commands", commands.to_str().expect("utf-8")]);
+    listen.wait_stderr("listening to", Duration::from_mins(1));
+    std::thread::sleep(Duration::from_secs(2));
+    mic.play(&wav);
+    let printed = listen.stdout_for(Duration::from_secs(8));
+    let got: Vec<serde_json::Value> =
+        printed.iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let heard: Vec<&str> = got.iter().map(|v| v["transcript"].as_str().unwrap_or("")).collect();
+    assert_eq!(got.len(), COMMAND_CLIPS.len(), "one decision per command in fan noise: {heard:?}");
+    for (v, name) in got.iter().zip(COMMAND_CLIPS) {
+        let text = &clips.iter().find(|c| c.path.ends_with(name)).expect("clip").text;
+        let fired = v["command"]
+            .as_str()
+            .map(|c| set.commands.iter().find(|k| k.name == c).map(|k| k.phrases[0].as_str()));
+        assert_eq!(fired, Some(Some(text.as_str())), "{name} in fan noise: {v}");
+    }
+}
+
+#[test]
+fn in_continuous_fan_noise_each_sentence_is_one_line() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let names = ["librivox_0880.wav", "librivox_0930.wav", "librivox_0890.wav"];
+    let (wav, speech) = common::spaced(dir.path(), &names, 2.0);
+    let secs = speech.last().expect("clips").1 + 15.0;
+    let _fan = NoiseBed::start(
+        &mic,
+        dir.path(),
+        &common::pink((secs * 16_000.0) as usize, 9),
+        speech_level(&names),
+        20.0,
+    );
+    let listen = Running::start(&["listen", "--json"]);
+    listen.wait_stderr("listening to", Duration::from_mins(1));
+    std::thread::sleep(Duration::from_secs(2));
+    mic.play(&wav);
+    let lines = final_lines(&listen.stdout_for(Duration::from_secs(8)));
+    let clips = common::speech_clips();
+    let expected: Vec<&str> = names
+        .iter()
+        .map(|n| clips.iter().find(|c| c.path.ends_with(n)).expect("clip").text.as_str())
+        .collect();
+    assert_eq!(lines.len(), names.len(), "one line per sentence in fan noise: {lines:?}");
+    for (line, text) in lines.iter().zip(expected) {
+        assert!(common::says(line, text), "heard {line:?} for {text:?}");
+    }
+}
+
+#[test]
+fn a_minute_of_noise_alone_gives_no_line() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    // Half a minute of a fan at the level of 10 dB under speech, then half a minute of other
+    // voices (babble of the public recordings) at the same level.
+    let half = 35 * 16_000;
+    let noise: Vec<f32> = common::pink(half, 13).into_iter().chain(common::babble(half, &[])).collect();
+    let _room = NoiseBed::start(&mic, dir.path(), &noise, speech_level(&COMMAND_CLIPS), 10.0);
+    let listen = Running::start(&["listen", "--json"]);
+    listen.wait_stderr("listening to", Duration::from_mins(1));
+    let printed = listen.stdout_for(Duration::from_secs(62));
+    assert!(printed.is_empty(), "noise alone made lines: {printed:?}");
+}
+
+#[test]
+fn a_pause_inside_a_phrase_gives_one_line() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let speech = |name: &str| {
+        let c = crossmodal::audio::decode_file(&common::eval_dir().join("speech").join(name))
+            .expect("clip")
+            .samples;
+        // The clip's own silence off both ends, so that the pause is the one made here.
+        let frames: Vec<f32> = c.chunks(480).map(crossmodal::audio::rms).collect();
+        let loud = frames.iter().copied().fold(0.0f32, f32::max) * 0.05;
+        let first = frames.iter().position(|&r| r > loud).unwrap_or(0);
+        let last = frames.iter().rposition(|&r| r > loud).unwrap_or(frames.len() - 1);
+        c[first * 480..((last + 1) * 480).min(c.len())].to_vec()
+    };
+    let mut phrase = vec![0.0f32; 16_000];
+    phrase.extend(speech("cards_001.wav"));
+    phrase.extend(vec![0.0f32; 6_400]);
+    phrase.extend(speech("cards_003.wav"));
+    phrase.extend(vec![0.0f32; 16_000]);
+    let wav = dir.path().join("phrase.wav");
+    common::write_wav(&wav, &phrase);
+    let listen = Running::start(&["listen", "--json"]);
+    listen.wait_stderr("listening to", Duration::from_mins(1));
+    mic.play(&wav);
+    let printed = listen.stdout_for(Duration::from_secs(6));
+    let lines = final_lines(&printed);
+    assert_eq!(lines.len(), 1, "a 400 ms pause split the phrase: {printed:?}");
+    assert!(common::says(&lines[0], "ten of clubs seven of clubs"), "heard {lines:?}");
 }

@@ -1,12 +1,13 @@
 //! Audio in: decoding files (hound for WAV, symphonia for the rest), downmixing, resampling to
 //! Whisper's 16 kHz with rubato, live capture (cpal, or a file played at real-time pace), and a
-//! voice-activity detector that cuts live audio into utterances.
+//! learned voice-activity detector that cuts live audio into utterances.
 
 pub mod capture;
 mod decode;
 mod mp4check;
 pub mod playback;
 mod resample;
+pub mod silero;
 pub mod vad;
 
 use std::path::Path;

@@ -224,18 +224,24 @@ pub struct Connection {
     requests: Sender<Envelope>,
     reply: Sender<Event>,
     events: Receiver<Event>,
+    store: ModelStore,
 }
 
 impl Connection {
-    fn new(requests: Sender<Envelope>) -> Self {
+    fn new(requests: Sender<Envelope>, store: ModelStore) -> Self {
         let (reply, events) = mpsc::channel();
-        Self { requests, reply, events }
+        Self { requests, reply, events, store }
     }
 
     /// Another line to the same engine, with answers of its own (for a thread of the caller's).
     #[must_use]
     pub fn connect(&self) -> Connection {
-        Connection::new(self.requests.clone())
+        Connection::new(self.requests.clone(), self.store.clone())
+    }
+
+    /// The engine's model store (the live pipeline loads the voice detector from it).
+    pub fn store(&self) -> &ModelStore {
+        &self.store
     }
 
     pub fn send(&self, request: Request) {
@@ -298,7 +304,7 @@ impl Engine {
     /// Starts the thread on the device asked for (falling back to the CPU, saying why).
     pub fn start_on(store: ModelStore, notify: Notify, preference: device::Preference) -> Self {
         let (req_tx, req_rx) = mpsc::channel();
-        let line = Connection::new(req_tx);
+        let line = Connection::new(req_tx, store.clone());
         let cancel = Arc::new(AtomicBool::new(false));
         let cancel_indexing = Arc::new(AtomicBool::new(false));
         let flags = Flags { transcription: Arc::clone(&cancel), indexing: Arc::clone(&cancel_indexing) };

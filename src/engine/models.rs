@@ -8,8 +8,10 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use super::{DeviceInfo, Event, ModelStatus};
+use crate::audio::silero::SileroModel;
+use crate::audio::vad;
 use crate::commands::Matcher;
-use crate::model_store::catalogue::{CLIP, LITE0, MINILM};
+use crate::model_store::catalogue::{CLIP, LITE0, MINILM, SILERO_VAD};
 use crate::model_store::{self, ModelSpec, ModelStore, Role};
 use crate::space::TextEncoder;
 use crate::space::clip::ClipEncoder;
@@ -44,6 +46,7 @@ pub(super) struct Models {
     text: Option<Arc<TextEncoder>>,
     lite: Option<Arc<LiteImageEncoder>>,
     clip: Option<Arc<ClipEncoder>>,
+    voice: Option<Arc<SileroModel>>,
     /// The command set made ready to match (its phrases embedded by `text`).
     pub matcher: Option<Matcher>,
 }
@@ -64,6 +67,7 @@ impl Models {
             Role::Text => self.text.is_some(),
             Role::ImageLite => self.lite.is_some(),
             Role::ImageClip => self.clip.is_some(),
+            Role::Voice => self.voice.is_some(),
         }
     }
 
@@ -90,7 +94,9 @@ impl Models {
         let dir = place.store.model_dir(spec);
         match spec.role {
             Role::Speech | Role::SpeechMultilingual => {
-                let whisper = Whisper::load(&path, place.whisper_gpu).map_err(|e| e.to_string())?;
+                // Whisper finds where speech begins with the voice detector.
+                let detector = self.voice(place)?;
+                let whisper = Whisper::load(&path, place.whisper_gpu, detector).map_err(|e| e.to_string())?;
                 // A fallback is worth saying only where a GPU was to be expected: the engine's
                 // device is one, or failed to start, or this build is for whisper.cpp's Vulkan.
                 let expected =
@@ -126,7 +132,18 @@ impl Models {
                 self.clip = Some(Arc::new(clip));
                 Ok(device)
             }
+            Role::Voice => {
+                // Plain loops on the CPU: 32 ms of audio at a time is too little for a GPU.
+                self.voice = Some(vad::detector_model(place.store).map_err(|e| e.to_string())?);
+                Ok("CPU".to_owned())
+            }
         }
+    }
+
+    /// The voice detector, loaded if needed.
+    pub fn voice(&mut self, place: &Place<'_>) -> Result<Arc<SileroModel>, String> {
+        self.ensure(place, model_store::spec(SILERO_VAD).map_err(|e| e.to_string())?)?;
+        self.voice.clone().ok_or_else(|| "the voice detector could not be loaded".to_owned())
     }
 
     /// A Whisper model by catalogue name, loaded if needed.

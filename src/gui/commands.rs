@@ -135,6 +135,7 @@ impl CommandsPanel {
                 LiveEvent::Opened(_)
                 | LiveEvent::Partial(_)
                 | LiveEvent::Line { .. }
+                | LiveEvent::Settled(_)
                 | LiveEvent::Query(_) => {}
             }
         }
@@ -204,6 +205,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         if listening {
             let ready = if app.commands.ready { "ready" } else { "preparing the commands…" };
             ui.weak(ready);
+            let hearing = app.commands.live.as_ref().is_some_and(crate::live::Live::speaking);
+            super::transcribe::voice_indicator_ui(ui, hearing);
         }
         ui.checkbox(&mut app.settings.dry_run, "Dry run (show, do not do)");
     });

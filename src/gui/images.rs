@@ -293,6 +293,7 @@ impl ImagesPanel {
                 LiveEvent::Opened(_)
                 | LiveEvent::Partial(_)
                 | LiveEvent::Line { .. }
+                | LiveEvent::Settled(_)
                 | LiveEvent::Decided { .. } => {}
             }
         }

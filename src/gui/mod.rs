@@ -200,6 +200,7 @@ impl CrossmodalApp {
             options,
             record,
             paused: false,
+            voice_threshold: self.settings.voice_threshold(),
         };
         let repaint = ctx.clone();
         Live::start(

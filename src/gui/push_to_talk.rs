@@ -97,6 +97,7 @@ fn start(app: &mut CrossmodalApp, ctx: &egui::Context, wanted: &Started) -> Resu
         options: app.speech_options(),
         record: None,
         paused: false,
+        voice_threshold: app.settings.voice_threshold(),
     };
     let settings = crate::dictate::Settings { shortcut, toggle: wanted.toggle, mode, live };
     let repaint = ctx.clone();

@@ -34,6 +34,9 @@ pub struct Settings {
     pub dry_run: bool,
     pub push_to_talk: PushToTalkSettings,
     pub library: LibrarySettings,
+    /// How readily the voice detector hears speech, 0.05–0.95: its speech threshold is one less
+    /// this (0.5, the detector's own default, at the middle).
+    pub voice_sensitivity: f32,
 }
 
 /// The library: the folders added to it, whether they are watched, whether live sessions are
@@ -83,6 +86,7 @@ impl Default for Settings {
             dry_run: false,
             push_to_talk: PushToTalkSettings::default(),
             library: LibrarySettings::default(),
+            voice_sensitivity: 1.0 - crate::audio::vad::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -96,6 +100,11 @@ impl Settings {
 
     pub fn save(&self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, KEY, self);
+    }
+
+    /// The voice detector's speech threshold for this sensitivity.
+    pub fn voice_threshold(&self) -> f32 {
+        (1.0 - self.voice_sensitivity).clamp(0.05, 0.95)
     }
 }
 
@@ -156,6 +165,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         ui.radio_value(&mut app.settings.theme, Theme::Light, "Light");
         ui.radio_value(&mut app.settings.theme, Theme::Dark, "Dark");
     });
+    ui.add(
+        egui::Slider::new(&mut app.settings.voice_sensitivity, 0.05..=0.95)
+            .fixed_decimals(2)
+            .text("Voice detector sensitivity"),
+    )
+    .on_hover_text(
+        "How readily listening hears speech. Higher hears quieter or farther voices, and more of the \
+         noise around them; lower ignores more of a noisy room. 0.50 is the detector's own default.",
+    );
     ui.add_space(12.0);
     super::push_to_talk::show(ui, app);
 }

@@ -41,6 +41,8 @@ pub struct TranscribePanel {
     live_segments: Vec<Segment>,
     /// For each live segment, how long after the pipeline had it the window took it in.
     live_lag: Vec<std::time::Duration>,
+    /// Each live segment's line number, so a revised line takes its place.
+    live_ids: Vec<crate::live::LineId>,
     partial: String,
     devices: Option<Vec<String>>,
     /// Where the live session in progress is recorded, to be kept in the library.
@@ -57,6 +59,7 @@ impl Default for TranscribePanel {
             live_name: String::new(),
             live_segments: Vec::new(),
             live_lag: Vec::new(),
+            live_ids: Vec::new(),
             partial: String::new(),
             devices: None,
             kept: None,
@@ -116,12 +119,30 @@ impl TranscribePanel {
                 // A file played as the microphone was named when recording began.
                 LiveEvent::Opened(name) if self.live_name.is_empty() => self.live_name = name,
                 LiveEvent::Partial(text) => self.partial = text,
-                LiveEvent::Line { start, end, text, answered } => {
+                LiveEvent::Line { id, replaces, start, end, text, answered, .. } => {
                     self.partial.clear();
                     let lag = answered.elapsed();
                     tracing::debug!("live line shown {} ms after it was heard: {text}", lag.as_millis());
-                    self.live_segments.push(Segment::new(start, end, text));
-                    self.live_lag.push(lag);
+                    // A revised line (its speaker went on after a pause) takes the old one's place.
+                    let at = replaces.and_then(|old| self.live_ids.iter().position(|&i| i == old));
+                    match at {
+                        Some(i) if text.is_empty() => {
+                            self.live_segments.remove(i);
+                            self.live_lag.remove(i);
+                            self.live_ids.remove(i);
+                        }
+                        Some(i) => {
+                            self.live_segments[i] = Segment::new(start, end, text);
+                            self.live_lag[i] = lag;
+                            self.live_ids[i] = id;
+                        }
+                        None if text.is_empty() => {}
+                        None => {
+                            self.live_segments.push(Segment::new(start, end, text));
+                            self.live_lag.push(lag);
+                            self.live_ids.push(id);
+                        }
+                    }
                 }
                 LiveEvent::Problem(p) => notices.push(format!("recording: {p}")),
                 LiveEvent::Ended { problem, .. } => {
@@ -131,7 +152,10 @@ impl TranscribePanel {
                     self.partial.clear();
                     ended = true;
                 }
-                LiveEvent::Opened(_) | LiveEvent::Decided { .. } | LiveEvent::Query(_) => {}
+                LiveEvent::Opened(_)
+                | LiveEvent::Decided { .. }
+                | LiveEvent::Query(_)
+                | LiveEvent::Settled(_) => {}
             }
         }
         if ended {
@@ -238,6 +262,19 @@ fn clock(secs: f64) -> String {
     format!("{:02}:{:02}.{:01}", ms / 60_000, ms / 1000 % 60, ms / 100 % 10)
 }
 
+/// What the voice detector hears now, beside the input meter: speech, or only the room.
+pub fn voice_indicator_ui(ui: &mut egui::Ui, hearing: bool) {
+    let (text, color) = if hearing {
+        ("● speech", ui.visuals().selection.bg_fill)
+    } else {
+        ("○ no speech", ui.visuals().weak_text_color())
+    };
+    ui.label(egui::RichText::new(text).color(color)).on_hover_text(
+        "The voice detector: whether it hears someone speaking now, over the room's noise. \
+         Settings → Voice detector sensitivity changes how readily it does.",
+    );
+}
+
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.horizontal(|ui| {
         let recording = app.transcribe.live.is_some();
@@ -247,9 +284,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             toggle_recording(app, ui.ctx());
         }
         let level = app.transcribe.live.as_ref().map_or(0.0, Live::level);
-        ui.add(egui::ProgressBar::new((level * 8.0).clamp(0.0, 1.0)).desired_width(120.0).text(
-            if app.transcribe.live.as_ref().is_some_and(Live::speaking) { "speaking" } else { "level" },
-        ));
+        let hearing = app.transcribe.live.as_ref().is_some_and(Live::speaking);
+        ui.add(egui::ProgressBar::new((level * 8.0).clamp(0.0, 1.0)).desired_width(120.0).text(if hearing {
+            "speaking"
+        } else {
+            "level"
+        }));
+        if recording {
+            voice_indicator_ui(ui, hearing);
+        }
         device_picker(ui, app);
         if ui.button("Open…").on_hover_text("Transcribe audio files").clicked()
             && let Some(files) =

@@ -9,6 +9,7 @@ pub enum Role {
     Text,
     ImageLite,
     ImageClip,
+    Voice,
 }
 
 impl Role {
@@ -19,6 +20,7 @@ impl Role {
             Role::Text => "text encoder",
             Role::ImageLite => "image encoder (lite)",
             Role::ImageClip => "image-text encoder (CLIP)",
+            Role::Voice => "voice detector",
         }
     }
 }
@@ -108,6 +110,7 @@ pub const WHISPER_BASE: &str = "whisper-base";
 pub const MINILM: &str = "minilm";
 pub const LITE0: &str = "efficientnet-lite0";
 pub const CLIP: &str = "clip-vit-b32";
+pub const SILERO_VAD: &str = "silero-vad";
 
 pub const DEFAULT_WHISPER: &str = WHISPER_TINY_EN;
 
@@ -389,6 +392,35 @@ pub static CATALOGUE: &[ModelSpec] = &[
         }),
         mirror: None,
         homepage: "https://huggingface.co/openai/clip-vit-base-patch32",
+    },
+    ModelSpec {
+        name: SILERO_VAD,
+        role: Role::Voice,
+        default: true,
+        approx_bytes: 1_289_603,
+        files: &[ModelFile {
+            name: "silero_vad_16k_op15.onnx",
+            sha256: &["7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49"],
+            required: true,
+        }],
+        // Its authors publish it on PyPI (MIT): the package is the source for everyone. The 16 kHz
+        // ONNX model holds the v6 weights their `load_silero_vad()` runs (the package's
+        // safetensors file holds other, older weights).
+        hub: None,
+        mirror: Some(MirrorSource {
+            wheels: &[Wheel {
+                package: "silero-vad",
+                version: "6.2.3",
+                sha256: "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8",
+            }],
+            extracts: &[Extract {
+                wheel: 0,
+                member: "silero_vad/data/silero_vad_16k_op15.onnx",
+                to: "silero_vad_16k_op15.onnx",
+            }],
+            convert: None,
+        }),
+        homepage: "https://github.com/snakers4/silero-vad",
     },
 ];
 

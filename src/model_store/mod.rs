@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod ct2;
 mod fetch;
 pub mod ggml;
+pub mod onnx;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};

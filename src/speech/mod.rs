@@ -15,6 +15,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState, WhisperTokenId,
 };
 
+use crate::audio::silero::SileroModel;
 use crate::audio::{AudioReader, SAMPLE_RATE, vad};
 
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +201,8 @@ pub struct Whisper {
     ctx: WhisperContext,
     name: String,
     backend: backend::Backend,
+    /// The voice detector that finds where speech begins (and whether there is any).
+    detector: Arc<SileroModel>,
 }
 
 impl std::fmt::Debug for Whisper {
@@ -224,7 +227,7 @@ pub type Progress = Arc<dyn Fn(f32) + Send + Sync>;
 impl Whisper {
     /// Loads a ggml model; `use_gpu` asks whisper.cpp for its GPU backend where the build has one.
     /// Which backend it started is read back from whisper.cpp's own report (`device`).
-    pub fn load(path: &Path, use_gpu: bool) -> Result<Self, SpeechError> {
+    pub fn load(path: &Path, use_gpu: bool, detector: Arc<SileroModel>) -> Result<Self, SpeechError> {
         let mut params = WhisperContextParameters::default();
         params.use_gpu(use_gpu);
         let load_err = |e: whisper_rs::WhisperError| SpeechError::Load {
@@ -239,7 +242,7 @@ impl Whisper {
         });
         let ctx = loaded.map_err(load_err)?;
         let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        Ok(Self { ctx, name, backend: backend::Backend::from_report(&report, use_gpu) })
+        Ok(Self { ctx, name, backend: backend::Backend::from_report(&report, use_gpu), detector })
     }
 
     /// Where whisper.cpp runs this model, as it reported when the model was loaded: "CPU", or
@@ -403,7 +406,7 @@ impl Whisper {
         progress: Option<&Progress>,
     ) -> Result<(Transcript, Option<WhisperState>), SpeechError> {
         let language = self.language_for(options);
-        let Some(speech_at) = vad::speech_start(samples) else {
+        let Some(speech_at) = vad::speech_start(&self.detector, samples) else {
             return Ok((Transcript { language, ..Transcript::default() }, None));
         };
         // Leading silence is cut: Whisper's timestamps are coarse and would put the first

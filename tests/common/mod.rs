@@ -84,6 +84,12 @@ pub fn flip_byte(path: &Path) {
     std::fs::write(path, bytes).expect("write");
 }
 
+/// The voice detector from the test store.
+pub fn detector() -> std::sync::Arc<crossmodal::audio::silero::SileroModel> {
+    let (_, store) = installed("silero-vad");
+    crossmodal::audio::vad::detector_model(&store).expect("the voice detector loads")
+}
+
 /// One clip of the public speech set.
 #[derive(Debug, Clone)]
 pub struct Clip {
@@ -161,7 +167,8 @@ pub fn spaced(dir: &Path, names: &[&str], gap: f64) -> (PathBuf, Vec<(f64, f64)>
             crossmodal::audio::decode_file(&eval_dir().join("speech").join(name)).expect("clip").samples;
         let at = samples.len() as f64 / rate;
         // The detector's view of where the clip's speech begins (its pre-roll taken off).
-        let begins = crossmodal::audio::vad::speech_start(&clip).expect("speech in the clip") + 0.3;
+        let begins = crossmodal::audio::vad::speech_start(&detector(), &clip).expect("speech in the clip")
+            + crossmodal::audio::vad::PRE_ROLL_SECS;
         speech.push((at + begins, at + clip.len() as f64 / rate));
         samples.extend(clip);
         samples.extend(silence(gap));
@@ -333,3 +340,77 @@ pub const MOMENT_QUERIES: [(&str, &str); 12] = [
     ("move ahead ten metres", "goforward.wav"),
     ("head off someplace and get a thing done", "something.wav"),
 ];
+
+/// Pink noise (Paul Kellet's filter over a fixed-seed white noise), unit RMS.
+pub fn pink(len: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed;
+    let mut white = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let mut b = [0.0f64; 7];
+    let mut out: Vec<f32> = (0..len)
+        .map(|_| {
+            let w = white();
+            b[0] = 0.99886 * b[0] + w * 0.055_517_9;
+            b[1] = 0.99332 * b[1] + w * 0.075_075_9;
+            b[2] = 0.96900 * b[2] + w * 0.153_852_0;
+            b[3] = 0.86650 * b[3] + w * 0.310_485_6;
+            b[4] = 0.55000 * b[4] + w * 0.532_952_4;
+            b[5] = -0.7616 * b[5] - w * 0.016_898_0;
+            let y = b.iter().sum::<f64>() + w * 0.5362;
+            b[6] = w * 0.115_926;
+            y as f32
+        })
+        .collect();
+    let rms = crossmodal::audio::rms(&out);
+    for x in &mut out {
+        *x /= rms;
+    }
+    out
+}
+
+/// Babble: four public recordings (never the speech it goes under) summed at equal loudness,
+/// each looped from its own offset, unit RMS.
+pub fn babble(len: usize, not: &[&str]) -> Vec<f32> {
+    let talkers = [
+        "librivox_0870.wav",
+        "librivox_0890.wav",
+        "librivox_0920.wav",
+        "librivox_0930.wav",
+        "librivox_0880.wav",
+        "goforward.wav",
+        "cards_001.wav",
+        "cards_002.wav",
+        "something.wav",
+        "cards_003.wav",
+        "cards_004.wav",
+        "cards_005.wav",
+    ];
+    let mut out = vec![0.0f32; len];
+    for (i, name) in talkers.iter().filter(|t| !not.contains(t)).take(4).enumerate() {
+        let voice =
+            crossmodal::audio::decode_file(&eval_dir().join("speech").join(name)).expect("clip").samples;
+        let level = active_rms(&voice);
+        let offset = voice.len() * (i + 1) / 5;
+        for (j, x) in out.iter_mut().enumerate() {
+            *x += voice[(offset + j) % voice.len()] / level;
+        }
+    }
+    let rms = crossmodal::audio::rms(&out);
+    for x in &mut out {
+        *x /= rms;
+    }
+    out
+}
+
+/// The RMS of a recording's active speech: its 30 ms frames within 35 dB of the loudest (as
+/// `scripts/eval/make-noisy.py` measures SNR).
+pub fn active_rms(samples: &[f32]) -> f32 {
+    let frames: Vec<f32> = samples.chunks_exact(480).map(crossmodal::audio::rms).collect();
+    let loudest = frames.iter().copied().fold(0.0f32, f32::max);
+    let active: Vec<f32> = frames.into_iter().filter(|&r| r > loudest * 10f32.powf(-35.0 / 20.0)).collect();
+    (active.iter().map(|r| r * r).sum::<f32>() / active.len().max(1) as f32).sqrt()
+}

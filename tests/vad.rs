@@ -1,0 +1,199 @@
+//! The voice detector on the public recordings: the network against its authors' ONNX model,
+//! and the utterances it cuts from a session with noise under all of it (before, between and
+//! after the speech), as a room with a fan or other voices in it is.
+
+mod common;
+
+use std::sync::Arc;
+
+use crossmodal::audio::silero::SileroModel;
+use crossmodal::audio::vad::{self, Vad, VadEvent};
+use crossmodal::audio::{SAMPLE_RATE, decode_file};
+
+const RATE: f64 = SAMPLE_RATE as f64;
+
+fn model() -> Arc<SileroModel> {
+    let (_, store) = common::installed("silero-vad");
+    vad::detector_model(&store).expect("the detector loads")
+}
+
+fn clip(name: &str) -> Vec<f32> {
+    decode_file(&common::eval_dir().join("speech").join(name)).expect("clip").samples
+}
+
+/// Utterances (start, end in seconds) the detector cuts from `samples`, fed as a microphone
+/// feeds it (100 ms blocks).
+fn utterances(model: &Arc<SileroModel>, samples: &[f32]) -> Vec<(f64, f64)> {
+    let mut vad = Vad::new(Arc::clone(model));
+    let mut events = Vec::new();
+    for block in samples.chunks(1600) {
+        events.extend(vad.push(block));
+    }
+    events.extend(vad.finish());
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            VadEvent::Utterance { samples, start } => Some((start, start + samples.len() as f64 / RATE)),
+            VadEvent::Started { .. } => None,
+        })
+        .collect()
+}
+
+/// A session: `noise` scaled to `snr_db` under the speech's active level, running the whole
+/// time; the clips laid over it at their times (seconds). Returns the mix and each clip's span.
+fn session(noise: &[f32], snr_db: f32, clips: &[(f64, &[f32])]) -> (Vec<f32>, Vec<(f64, f64)>) {
+    let speech_level = clips.iter().map(|(_, c)| common::active_rms(c)).sum::<f32>() / clips.len() as f32;
+    let gain = speech_level * 10f32.powf(-snr_db / 20.0);
+    let mut mix: Vec<f32> = noise.iter().map(|x| x * gain).collect();
+    let mut spans = Vec::new();
+    for (at, c) in clips {
+        let from = (at * RATE) as usize;
+        for (x, y) in mix[from..].iter_mut().zip(c.iter()) {
+            *x += y;
+        }
+        spans.push((*at, at + c.len() as f64 / RATE));
+    }
+    (mix, spans)
+}
+
+#[test]
+fn the_network_gives_its_authors_probabilities() {
+    let model = model();
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/silero_reference.json"
+        ))
+        .expect("fixture"),
+    )
+    .expect("JSON");
+    let eval = common::eval_dir();
+    for (name, probs) in reference["clips"].as_object().expect("clips") {
+        let samples = decode_file(&eval.join(name)).expect("clip").samples;
+        let mut state = crossmodal::audio::silero::SileroState::default();
+        let mut worst = 0.0f32;
+        let expected: Vec<f32> =
+            probs.as_array().expect("list").iter().map(|p| p.as_f64().expect("p") as f32).collect();
+        for (i, want) in expected.iter().enumerate() {
+            let mut chunk = [0.0f32; 512];
+            let part = &samples[(i * 512).min(samples.len())..((i + 1) * 512).min(samples.len())];
+            chunk[..part.len()].copy_from_slice(part);
+            let got = state.probability(&model, &chunk);
+            worst = worst.max((got - want).abs());
+        }
+        assert!(worst < 1e-3, "{name}: probabilities differ from onnxruntime's by up to {worst}");
+    }
+}
+
+#[test]
+fn each_command_in_continuous_fan_noise_is_one_utterance() {
+    let model = model();
+    for name in [
+        "goforward.wav",
+        "cards_001.wav",
+        "cards_002.wav",
+        "cards_003.wav",
+        "cards_004.wav",
+        "cards_005.wav",
+        "something.wav",
+    ] {
+        let speech = clip(name);
+        // Where the detector hears it in a quiet room.
+        let quiet = utterances(
+            &model,
+            &[vec![0.0; 3 * SAMPLE_RATE as usize], speech.clone(), vec![0.0; 3 * SAMPLE_RATE as usize]]
+                .concat(),
+        );
+        assert_eq!(quiet.len(), 1, "{name} in a quiet room: {quiet:?}");
+        for snr in [20.0, 10.0] {
+            let noise = common::pink(speech.len() + 6 * SAMPLE_RATE as usize, 7);
+            let (mix, _) = session(&noise, snr, &[(3.0, &speech)]);
+            let got = utterances(&model, &mix);
+            assert_eq!(got.len(), 1, "{name} in pink noise at {snr} dB: {got:?}, in quiet {quiet:?}");
+            let ((start, end), (from, to)) = (got[0], quiet[0]);
+            assert!(
+                (start - from).abs() < 0.3 && (end - to).abs() < 0.5,
+                "{name} at {snr} dB: heard {start:.2}–{end:.2} s, in quiet {from:.2}–{to:.2} s"
+            );
+        }
+    }
+}
+
+/// Commands 5 s apart and read sentences 10 s apart, in pink noise and in babble made of the
+/// other recordings, the noise running the whole time: one utterance for each, none between.
+#[test]
+fn phrases_one_after_another_in_noise_are_one_utterance_each() {
+    let model = model();
+    let commands = [
+        "goforward.wav",
+        "cards_001.wav",
+        "cards_003.wav",
+        "something.wav",
+        "cards_002.wav",
+        "cards_004.wav",
+        "cards_005.wav",
+    ];
+    let sentences = [
+        "librivox_0870.wav",
+        "librivox_0880.wav",
+        "librivox_0890.wav",
+        "librivox_0920.wav",
+        "librivox_0930.wav",
+    ];
+    for (names, step) in [(&commands[..], 5.0), (&sentences[..], 10.0)] {
+        let clips: Vec<Vec<f32>> = names.iter().map(|n| clip(n)).collect();
+        let timed: Vec<(f64, &[f32])> =
+            clips.iter().enumerate().map(|(i, c)| (2.0 + step * i as f64, c.as_slice())).collect();
+        let len = ((2.0 + step * names.len() as f64 + 2.0) * RATE) as usize;
+        for (noise_name, noise) in [("pink", common::pink(len, 11)), ("babble", common::babble(len, names))] {
+            for snr in [20.0, 10.0] {
+                let (mix, spans) = session(&noise, snr, &timed);
+                let got = utterances(&model, &mix);
+                let each: Vec<usize> =
+                    spans.iter().map(|(a, b)| got.iter().filter(|(s, e)| s < b && e > a).count()).collect();
+                assert!(
+                    got.len() == names.len() && each.iter().all(|&n| n == 1),
+                    "{noise_name} at {snr} dB: {got:?} for {names:?} spoken at {spans:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn noise_alone_is_no_utterance() {
+    let model = model();
+    let minute = 60 * SAMPLE_RATE as usize;
+    let speech_level = common::active_rms(&clip("goforward.wav"));
+    for (name, noise) in [("pink", common::pink(minute, 3)), ("babble", common::babble(minute, &[]))] {
+        for snr in [20.0f32, 10.0, 5.0] {
+            let bed: Vec<f32> = noise.iter().map(|x| x * speech_level * 10f32.powf(-snr / 20.0)).collect();
+            let got = utterances(&model, &bed);
+            assert!(got.is_empty(), "a minute of {name} noise at the level of {snr} dB SNR: {got:?}");
+        }
+    }
+}
+
+#[test]
+fn a_pause_inside_a_phrase_keeps_one_utterance() {
+    let model = model();
+    let (a, b) = (clip("cards_001.wav"), clip("cards_003.wav"));
+    // Each clip's own silence trimmed to its speech, so the pause between them is the one made.
+    let trim = |c: &[f32]| -> Vec<f32> {
+        let frames: Vec<f32> = c.chunks(480).map(crossmodal::audio::rms).collect();
+        let loud = frames.iter().copied().fold(0.0f32, f32::max) * 0.05;
+        let first = frames.iter().position(|&r| r > loud).unwrap_or(0);
+        let last = frames.iter().rposition(|&r| r > loud).unwrap_or(frames.len() - 1);
+        c[first * 480..((last + 1) * 480).min(c.len())].to_vec()
+    };
+    let (a, b) = (trim(&a), trim(&b));
+    for pause in [0.4, 0.5] {
+        let mut phrase = vec![0.0f32; 2 * SAMPLE_RATE as usize];
+        phrase.extend(&a);
+        phrase.extend(vec![0.0f32; (pause * RATE) as usize]);
+        phrase.extend(&b);
+        phrase.extend(vec![0.0f32; 2 * SAMPLE_RATE as usize]);
+        let got = utterances(&model, &phrase);
+        assert_eq!(got.len(), 1, "a {pause} s pause split the phrase: {got:?}");
+    }
+}
