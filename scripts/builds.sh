@@ -4,6 +4,7 @@
 # its inputs (.ci/inputs) differs from what it last passed with.
 #
 #   scripts/builds.sh status             each build: due or not, and why
+#   scripts/builds.sh digest NAME        the digest of a build's inputs as they are now
 #   scripts/builds.sh run NAME…          runs those builds' checks; a pass is recorded
 #   scripts/builds.sh ci SECONDS         CI: runs the due builds, longest waiting first, within
 #                                        SECONDS from now; one that cannot finish in time runs
@@ -136,6 +137,9 @@ case ${1:-status} in
     ;;
   check)
     check "$2"
+    ;;
+  digest)
+    digest "${2:?usage: scripts/builds.sh digest NAME}"
     ;;
   run)
     shift
