@@ -132,7 +132,12 @@ expected_secs() {
 case ${1:-status} in
   status)
     for b in $(builds); do
-      if why=$(why_due "$b" 2> /dev/null); then echo "$b: due: $why"; else why_due "$b" 2>&1 | sed "s/^/$b: /"; fi
+      if why=$(why_due "$b" 2> /dev/null); then
+        echo "$b: due: $why"
+      else
+        why=$(why_due "$b" 2>&1) || true
+        echo "$b: $why"
+      fi
     done
     ;;
   check)
