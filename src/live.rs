@@ -165,7 +165,12 @@ impl Live {
             let detector = match vad::detector_model(engine.store()) {
                 Ok(model) => model,
                 Err(e) => {
-                    report.send(LiveEvent::Ended { heard: 0, answered: 0, problem: Some(e.to_string()) });
+                    // A microphone that cannot open is the first thing to put right.
+                    let problem = match Capture::start(&settings.source) {
+                        Err(device) => device.to_string(),
+                        Ok(_) => e.to_string(),
+                    };
+                    report.send(LiveEvent::Ended { heard: 0, answered: 0, problem: Some(problem) });
                     return;
                 }
             };

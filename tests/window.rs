@@ -110,9 +110,10 @@ fn drop_files(h: &mut App, files: &[PathBuf], at: egui::Pos2) {
     h.step();
 }
 
-/// Everything but the default set's speech model, text encoder and lite image encoder.
+/// Everything but the default set's speech model, text encoder, lite image encoder and voice
+/// detector.
 fn default_store() -> ModelStore {
-    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0", "silero-vad"] {
         common::installed(name);
     }
     common::store()
@@ -122,7 +123,7 @@ fn default_store() -> ModelStore {
 /// not depend on what else is installed).
 fn default_only(dir: &Path) -> ModelStore {
     let from = default_store();
-    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0"] {
+    for name in ["whisper-tiny.en", "minilm", "efficientnet-lite0", "silero-vad"] {
         let spec = crossmodal::model_store::spec(name).expect("catalogue");
         common::copy_model(&from, spec, dir);
     }
@@ -135,11 +136,13 @@ fn an_empty_store_opens_and_shows_what_to_fetch() {
     let mut h = open(ModelStore::at(dir.path().join("store")), Options::default());
     h.get_by_label_contains("Device: CPU");
     tab(&mut h, "Settings");
-    for name in ["whisper-tiny.en", "whisper-base", "minilm", "efficientnet-lite0", "clip-vit-b32"] {
+    for name in
+        ["whisper-tiny.en", "whisper-base", "minilm", "efficientnet-lite0", "clip-vit-b32", "silero-vad"]
+    {
         h.get_by_label(&format!("Fetch {name}"));
         h.get_by_label(&format!("crossmodal models fetch {name}"));
     }
-    assert_eq!(h.get_all_by_label("not installed").count(), 5);
+    assert_eq!(h.get_all_by_label("not installed").count(), 6);
     mask_line(&mut h, "Model store:");
     h.snapshot("settings");
     // Dropping an audio file with no speech model: the file fails with the fetch command.
@@ -174,12 +177,12 @@ fn installed_models_load_on_the_engine_and_report_their_device() {
     let mut h = open(store, Options::default());
     h.get_by_label_contains("Device: CPU");
     tab(&mut h, "Settings");
-    // The default set loads at start: whisper-tiny.en, minilm, efficientnet-lite0.
-    assert_eq!(h.get_all_by_label("ready on CPU").count(), 3);
+    // The default set loads at start: whisper-tiny.en, minilm, efficientnet-lite0, silero-vad.
+    assert_eq!(h.get_all_by_label("ready on CPU").count(), 4);
     // whisper-base is installed but not part of the default set: loading it is a click.
     click(&mut h, "Load whisper-base");
     wait(&mut h, "whisper-base to load", Duration::from_mins(1), |h| {
-        h.query_all_by_label("ready on CPU").count() >= 4
+        h.query_all_by_label("ready on CPU").count() >= 5
     });
 }
 

@@ -37,11 +37,13 @@ const KEPT_TAIL_FRAMES: usize = 5;
 pub const KEPT_TAIL_SECS: f64 = KEPT_TAIL_FRAMES as f64 * FRAME_SECS;
 /// An utterance is cut here even if the speaker does not pause (Whisper's window is 30 s).
 const MAX_UTTERANCE_SECS: usize = 28;
-/// The room's background level: the median frame level of the last 4.8 s. A speaker's own
-/// pauses keep it down while they talk (a 5 s read sentence is not split), and it follows a
-/// noise that starts within a few seconds.
+/// The room's background level: the median level of the last 4.8 s heard outside utterances.
+/// It follows a noise that starts within a few seconds.
 const BACKGROUND_QUANTILE: f64 = 0.5;
 const BACKGROUND_FRAMES: usize = 150;
+/// An utterance open longer than this (8 s, longer than any read sentence of the public set)
+/// is learnt as background too: a noise that opened it, or began during it, ends it soon after.
+const LEARN_IN_UTTERANCE_FRAMES: usize = 250;
 /// A frame is speech to the app only when it is also this much louder than the background
 /// (6 dB): other voices in the room (babble) are speech to the network, but they are the room,
 /// not someone speaking to the app. Chosen on the public clips under pink noise and babble made
@@ -259,7 +261,11 @@ impl Vad {
         // Hysteresis: once hearing speech, only a clear drop ends it.
         let voice = if self.hearing { p >= self.leave } else { p >= self.enter };
         let level = super::rms(&frame);
-        let background = self.background(level);
+        // The speaker's own voice is not the room: an open utterance's voiced frames are not
+        // learnt, unless it has stayed open so long that a noise that began with it must be.
+        let open_frames = self.current.as_ref().map_or(0, |c| c.len() / FRAME);
+        let learn = self.current.is_none() || !voice || open_frames > LEARN_IN_UTTERANCE_FRAMES;
+        let background = self.background(level, learn);
         self.hearing = voice && level >= background * OVER_BACKGROUND;
         let speech = self.hearing;
         if let Some(cur) = self.current.as_mut() {
@@ -293,8 +299,8 @@ impl Vad {
 }
 
 impl Vad {
-    /// Takes in a frame's level; returns the background level before it.
-    fn background(&mut self, level: f32) -> f32 {
+    /// The background level before this frame; the frame's level is learnt when `learn`.
+    fn background(&mut self, level: f32, learn: bool) -> f32 {
         let mut sorted: Vec<f32> = self.levels.iter().copied().collect();
         let background = if sorted.is_empty() {
             MIN_BACKGROUND
@@ -302,6 +308,9 @@ impl Vad {
             let at = ((sorted.len() - 1) as f64 * BACKGROUND_QUANTILE) as usize;
             *sorted.select_nth_unstable_by(at, f32::total_cmp).1
         };
+        if !learn {
+            return background.max(MIN_BACKGROUND);
+        }
         self.levels.push_back(level);
         if self.levels.len() > BACKGROUND_FRAMES {
             self.levels.pop_front();

@@ -265,9 +265,9 @@ fn clock(secs: f64) -> String {
 /// What the voice detector hears now, beside the input meter: speech, or only the room.
 pub fn voice_indicator_ui(ui: &mut egui::Ui, hearing: bool) {
     let (text, color) = if hearing {
-        ("● speech", ui.visuals().selection.bg_fill)
+        ("speech", ui.visuals().selection.bg_fill)
     } else {
-        ("○ no speech", ui.visuals().weak_text_color())
+        ("no speech", ui.visuals().weak_text_color())
     };
     ui.label(egui::RichText::new(text).color(color)).on_hover_text(
         "The voice detector: whether it hears someone speaking now, over the room's noise. \
