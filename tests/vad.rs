@@ -159,7 +159,7 @@ fn phrases_one_after_another_in_noise_are_one_utterance_each() {
                 // Babble made of the short command recordings is a few other people talking now
                 // and then, not a steady crowd: one of their bursts may open an utterance of its
                 // own (docs/BENCHMARKS.md); none may in the steady noises.
-                let extra = got.len() - names.len();
+                let extra = got.len().saturating_sub(names.len());
                 let allowed = usize::from(noise_name == "babble" && step > 5.0);
                 assert!(
                     extra <= allowed,
