@@ -155,11 +155,12 @@ case ${1:-status} in
     budget=${2:?usage: scripts/builds.sh ci SECONDS}
     deadline=$((SECONDS + budget))
     failed=0
-    # Longest waiting first: never passed, then the oldest pass.
+    # Longest waiting first: never passed, then the oldest pass; ties in .ci/inputs' order.
     order=$(for b in $(builds); do
       rec=$(latest_record "$b" 2> /dev/null) || rec=
-      echo "$(field "$rec" date)${rec:+ }$b"
-    done | sort | awk '{ print $NF }')
+      date=$(field "$rec" date)
+      echo "${date:-0000-00-00} $b"
+    done | sort -s -k1,1 | awk '{ print $2 }')
     for b in $order; do
       if ! why=$(why_due "$b" 2>&1 > /dev/null); then
         echo "build $b: $why"
