@@ -365,6 +365,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
                 settings: None,
                 device: None,
                 push_to_talk: cli.push_to_talk,
+                file_dialogs: None,
             };
             crossmodal::gui::run(store, options)?;
             Ok(ExitCode::SUCCESS)

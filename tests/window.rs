@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossmodal::engine::device::Preference;
-use crossmodal::gui::{CrossmodalApp, Options, Settings, Theme};
+use crossmodal::gui::{CrossmodalApp, FileDialogs, Options, Settings, Theme};
 use crossmodal::model_store::ModelStore;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -21,12 +21,16 @@ fn settings() -> Settings {
     Settings { input_device: None, threads: 2, theme: Theme::Dark, ..Settings::default() }
 }
 
-fn open(store: ModelStore, mut options: Options) -> App {
+fn open(store: ModelStore, options: Options) -> App {
+    open_sized(store, options, egui::vec2(1000.0, 680.0))
+}
+
+fn open_sized(store: ModelStore, mut options: Options, size: egui::Vec2) -> App {
     if options.settings.is_none() {
         options.settings = Some(settings());
     }
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1000.0, 680.0))
+        .with_size(size)
         .build_eframe(move |cc| CrossmodalApp::new(&cc.egui_ctx, store, options));
     wait(&mut h, "the engine to settle", Duration::from_mins(2), |h| h.state().settled());
     h
@@ -502,6 +506,125 @@ fn a_broken_command_file_is_reported_and_set_aside_before_a_save() {
         std::fs::read_to_string(commands.with_extension("toml.broken")).expect("the broken file was kept");
     assert!(kept.contains("phrases = [\"x\""));
     crossmodal::commands::CommandSet::load(&commands).expect("the saved list parses");
+}
+
+/// Replaces the text of the file chooser's path field.
+fn set_path(h: &mut App, path: &str) {
+    h.get_by_role_and_label(Role::TextInput, "Path").focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Path").type_text(path);
+    h.step();
+}
+
+fn path_field(h: &App) -> String {
+    h.get_by_role_and_label(Role::TextInput, "Path").value().unwrap_or_default()
+}
+
+#[test]
+fn without_a_file_dialog_the_window_asks_for_paths_and_says_where_it_saved() {
+    let dir = tempfile::tempdir().expect("temp");
+    let options = Options { file_dialogs: Some(FileDialogs::InWindow), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    click(&mut h, "Open…");
+    assert_eq!(h.state().file_chooser(), Some("Open audio files"));
+    // Tab completes what is typed as far as it is unique.
+    let speech = common::eval_dir().join("speech");
+    set_path(&mut h, &format!("{}/librivox_087", speech.display()));
+    h.key_press(egui::Key::Tab);
+    h.step();
+    assert_eq!(path_field(&h), format!("{}/librivox_0870.wav", speech.display()));
+    h.key_press(egui::Key::Enter);
+    h.step();
+    assert_eq!(h.state().file_chooser(), None, "Enter did not open the file");
+    wait(&mut h, "the transcript", Duration::from_mins(2), |h| has(h, "done"));
+    assert!(has(&h, "Dashwood"), "{:?}", labels(&h));
+
+    click(&mut h, "Export SRT");
+    assert_eq!(h.state().file_chooser(), Some("Save the transcript"));
+    assert!(path_field(&h).ends_with("/librivox_0870.srt"), "{}", path_field(&h));
+    // A folder that does not exist: said, and Save does nothing.
+    let out = dir.path().join("out.srt");
+    set_path(&mut h, &dir.path().join("missing/out.srt").to_string_lossy());
+    assert!(has(&h, "no such folder"), "{:?}", labels(&h));
+    click(&mut h, "Save");
+    assert_eq!(h.state().file_chooser(), Some("Save the transcript"));
+    set_path(&mut h, &out.to_string_lossy());
+    click(&mut h, "Save");
+    assert_eq!(h.state().file_chooser(), None);
+    let saved = std::fs::read_to_string(&out).expect("the export was written");
+    assert!(saved.contains(" --> ") && saved.contains("Dashwood"), "{saved}");
+    assert!(
+        h.state().notices().iter().any(|n| n == &format!("Saved to {}", out.display())),
+        "{:?}",
+        h.state().notices()
+    );
+
+    // The library's chooser refuses what is not there; Cancel closes it.
+    tab(&mut h, "Library");
+    click(&mut h, "Add a folder…");
+    assert_eq!(h.state().file_chooser(), Some("Add to the library"));
+    set_path(&mut h, &dir.path().join("no such folder").to_string_lossy());
+    assert!(has(&h, "no such file or folder"), "{:?}", labels(&h));
+    click(&mut h, "Cancel");
+    assert_eq!(h.state().file_chooser(), None);
+}
+
+/// The tab bar at a window size: each tab shows its panel, and the device line never lies over
+/// a tab; a long notice wraps inside the window.
+fn check_layout(width: f32, height: f32, snapshot: Option<&str>) {
+    let dir = tempfile::tempdir().expect("temp");
+    let long = format!("no such microphone {}", "with a very long name ".repeat(6));
+    let settings = Settings { input_device: Some(long.trim().into()), ..settings() };
+    let options = Options { settings: Some(settings), ..Options::default() };
+    let mut h = open_sized(ModelStore::at(dir.path().join("store")), options, egui::vec2(width, height));
+    let device = h.get_by_label_contains("Device: ").rect();
+    assert!(device.max.x <= width + 0.5, "the device line runs out of a {width} px window: {device:?}");
+    for title in ["Transcribe", "Commands", "Library", "Space", "Settings"] {
+        let rect = h.get_by_label(title).rect();
+        assert!(
+            !rect.intersects(device),
+            "at {width} px the device line {device:?} lies over {title} {rect:?}"
+        );
+        assert!(rect.max.x <= width, "at {width} px the tab {title} is outside the window");
+    }
+    for title in ["Commands", "Library", "Space", "Settings", "Transcribe"] {
+        click(&mut h, title);
+        assert_eq!(h.state().tab_title(), title, "at {width}x{height} a click on {title} did nothing");
+        // Nothing runs off the right edge (the Settings table scrolls sideways instead).
+        if title != "Settings" {
+            let cut: Vec<String> = h
+                .query_all(egui_kittest::kittest::By::new())
+                .filter(|n| n.accesskit_node().bounding_box().is_some_and(|b| b.x1 > f64::from(width) + 1.0))
+                .filter_map(|n| n.accesskit_node().label().or_else(|| n.accesskit_node().value()))
+                .collect();
+            assert!(cut.is_empty(), "at {width} px the {title} panel runs off the edge: {cut:?}");
+        }
+    }
+    if let Some(name) = snapshot {
+        h.snapshot(name);
+    }
+    // A notice longer than the window is wrapped, all of it inside.
+    click(&mut h, "Record");
+    wait(&mut h, "the notice", Duration::from_secs(10), |h| has(h, "no input device named"));
+    let notice = h.get_by_label_contains("no input device named").rect();
+    assert!(notice.max.x <= width + 0.5, "at {width} px the notice is cut: {notice:?}");
+    assert!(
+        notice.height() > 20.0 || notice.width() < width * 0.8,
+        "a long notice was not wrapped: {notice:?}"
+    );
+}
+
+#[test]
+fn at_560_by_420_the_tabs_work_and_notices_wrap() {
+    check_layout(560.0, 420.0, Some("narrow"));
+}
+
+#[test]
+fn at_1000_and_1920_px_the_tabs_work_and_notices_wrap() {
+    check_layout(1000.0, 680.0, None);
+    check_layout(1920.0, 1080.0, Some("full_hd"));
 }
 
 #[test]

@@ -404,12 +404,14 @@ fn name_of(path: &Path) -> String {
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     app.images.thumbnails(ui.ctx());
     app.images.tidy_playback(&mut app.notices);
-    ui.horizontal(|ui| {
+    // Rows wrap whole controls: in a narrow window they go to the next line, never off the edge.
+    ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         let label = ui.label("Search");
         let edit = ui.add(
             egui::TextEdit::singleline(&mut app.images.query)
                 .hint_text("what to find, seen or said: a red car, the budget meeting")
-                .desired_width(360.0),
+                .desired_width(ui.available_width().clamp(160.0, 360.0)),
         );
         let edit = edit.labelled_by(label.id);
         if std::mem::take(&mut app.images.focus_search) {
@@ -434,20 +436,17 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             ui.spinner();
         }
     });
-    ui.horizontal(|ui| {
-        if ui.button("Add a folder…").on_hover_text("Its images and recordings").clicked()
-            && let Some(dirs) = rfd::FileDialog::new().pick_folders()
-        {
-            app.add_to_library(dirs);
+    ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+        if ui.button("Add a folder…").on_hover_text("Its images and recordings").clicked() {
+            app.choose(super::files::Want::Library);
         }
         if ui
             .button("Find similar…")
             .on_hover_text("Images like the one you pick, and moments about it")
             .clicked()
-            && let Some(file) =
-                rfd::FileDialog::new().add_filter("image", &crate::media::IMAGE_EXTENSIONS).pick_file()
         {
-            app.images.search_similar(&app.engine, file);
+            app.choose(super::files::Want::SimilarImage);
         }
         if ui
             .add_enabled(!app.images.finding_duplicates, egui::Button::new("Near-duplicates"))

@@ -2,6 +2,7 @@
 //! events say; it never waits on a model. One file per panel.
 
 mod commands;
+mod files;
 mod images;
 mod push_to_talk;
 mod settings;
@@ -20,6 +21,7 @@ use crate::live::{Live, Purpose};
 use crate::media::Media;
 use crate::model_store::ModelStore;
 
+pub use files::FileDialogs;
 pub use settings::{Settings, Theme};
 
 /// How often meters (input level, progress) are redrawn when nothing else asks for a frame.
@@ -88,6 +90,9 @@ pub struct Options {
     pub device: Option<crate::engine::device::Preference>,
     /// Turn push-to-talk on with this shortcut (over the saved settings).
     pub push_to_talk: Option<String>,
+    /// How files and folders are chosen (default: `CROSSMODAL_FILE_DIALOG`, else the desktop's
+    /// dialog where it has one).
+    pub file_dialogs: Option<FileDialogs>,
 }
 
 /// Everything the window shows, as plain state.
@@ -108,6 +113,9 @@ pub struct CrossmodalApp {
     pub(crate) images: images::ImagesPanel,
     pub(crate) space: space::SpacePanel,
     pub(crate) ptt: push_to_talk::PushToTalkPanel,
+    file_dialogs: FileDialogs,
+    /// The window's own file chooser, while it is open.
+    path_field: Option<files::PathField>,
     /// A file played as the microphone instead of a real one.
     input_file: Option<PathBuf>,
     /// How long each frame's `ui` took, in milliseconds.
@@ -152,6 +160,8 @@ impl CrossmodalApp {
             transcribe: transcribe::TranscribePanel::default(),
             space: space::SpacePanel::default(),
             ptt: push_to_talk::PushToTalkPanel::default(),
+            file_dialogs: options.file_dialogs.unwrap_or_else(FileDialogs::from_env),
+            path_field: None,
             settings,
             store_root,
             device: None,
@@ -239,6 +249,62 @@ impl CrossmodalApp {
         if !self.notices.contains(&text) {
             self.notices.push(text);
         }
+    }
+
+    /// Asks the user for files or a folder: the desktop's dialog when it has one, else the
+    /// window's path field (the notice says why).
+    pub(crate) fn choose(&mut self, want: files::Want) {
+        let why = match self.file_dialogs {
+            FileDialogs::InWindow => None,
+            FileDialogs::Auto => files::why_no_native_dialog(),
+        };
+        match why {
+            None if self.file_dialogs == FileDialogs::Auto => {
+                if let Some(paths) = files::native_pick(&want) {
+                    self.chosen(want, paths);
+                }
+            }
+            _ => {
+                if let Some(why) = why {
+                    self.notice(why);
+                }
+                self.path_field = Some(files::PathField::new(want));
+            }
+        }
+    }
+
+    /// Does what the files or folders were chosen for.
+    fn chosen(&mut self, want: files::Want, paths: Vec<PathBuf>) {
+        match want {
+            files::Want::Audio => {
+                let (model, options) = (self.settings.model.clone(), self.speech_options());
+                for f in &paths {
+                    self.transcribe.add_file(&self.engine, f.clone(), &model, &options);
+                }
+                if self.settings.library.keep_sessions {
+                    self.add_to_library(paths);
+                }
+            }
+            files::Want::Library => self.add_to_library(paths),
+            files::Want::SimilarImage => {
+                if let Some(file) = paths.into_iter().next() {
+                    self.images.search_similar(&self.engine, file);
+                }
+            }
+            files::Want::Save { contents, .. } => {
+                for path in paths {
+                    match std::fs::write(&path, &contents) {
+                        Ok(()) => self.notice(format!("Saved to {}", path.display())),
+                        Err(e) => self.notice(format!("{}: not saved: {e}", path.display())),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The file chooser open in the window (the title of its window).
+    pub fn file_chooser(&self) -> Option<&'static str> {
+        self.path_field.as_ref().map(|f| f.want.title())
     }
 
     /// Applies what the live pipelines and the engine reported to the state.
@@ -381,6 +447,11 @@ impl CrossmodalApp {
         self.commands.listening()
     }
 
+    /// The title of the panel shown.
+    pub fn tab_title(&self) -> &'static str {
+        self.tab.title()
+    }
+
     /// Whether the Images panel is the one shown.
     pub fn showing_images(&self) -> bool {
         self.tab == Tab::Images
@@ -485,11 +556,13 @@ impl CrossmodalApp {
     fn notices_panel(&mut self, ui: &mut egui::Ui) {
         let mut dismiss = None;
         for (i, notice) in self.notices.iter().enumerate() {
-            ui.horizontal(|ui| {
+            ui.horizontal_top(|ui| {
                 if ui.small_button("Dismiss").on_hover_text("Dismiss this notice").clicked() {
                     dismiss = Some(i);
                 }
-                ui.colored_label(ui.visuals().warn_fg_color, notice);
+                // Wrapped, never cut: a notice often ends in what to do (a folder, a command).
+                let text = egui::RichText::new(notice).color(ui.visuals().warn_fg_color);
+                ui.add(egui::Label::new(text).wrap());
             });
         }
         if let Some(i) = dismiss {
@@ -545,10 +618,14 @@ impl eframe::App for CrossmodalApp {
                 for tab in Tab::ALL {
                     ui.selectable_value(&mut self.tab, tab, tab.title());
                 }
+                // What is left of the row: a narrow window shortens the line (the whole of it on
+                // hover) rather than laying it over the tabs, where it took their clicks.
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let device =
                         self.device.as_ref().map_or_else(|| "starting…".to_owned(), ToString::to_string);
-                    ui.weak(format!("Device: {device}"));
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(format!("Device: {device}")).weak()).truncate(),
+                    );
                 });
             });
         });
@@ -560,8 +637,19 @@ impl eframe::App for CrossmodalApp {
             Tab::Commands => commands::show(ui, self),
             Tab::Images => images::show(ui, self),
             Tab::Space => space::show(ui, self),
-            Tab::Settings => settings::show(ui, self),
+            // The models table is as wide as its names: it scrolls sideways in a narrow window.
+            Tab::Settings => {
+                egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| settings::show(ui, self));
+            }
         });
+        if let Some(field) = &mut self.path_field
+            && let Some(answer) = field.show(&ctx)
+        {
+            self.path_field = None;
+            if let files::Answer::Chosen(want, paths) = answer {
+                self.chosen(want, paths);
+            }
+        }
         push_to_talk::overlay(self, &ctx);
         self.handle_screenshot(&ctx);
         // Keep progress and the level meter moving while something runs. What the engine and

@@ -276,7 +276,10 @@ pub fn voice_indicator_ui(ui: &mut egui::Ui, hearing: bool) {
 }
 
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
-    ui.horizontal(|ui| {
+    // Rows wrap: in a narrow window a control goes to the next line instead of off the edge
+    // (each control whole: its text does not wrap).
+    ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         let recording = app.transcribe.live.is_some();
         if app.transcribe.stopping && recording {
             ui.add_enabled(false, egui::Button::new("Stopping…"));
@@ -294,20 +297,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             voice_indicator_ui(ui, hearing);
         }
         device_picker(ui, app);
-        if ui.button("Open…").on_hover_text("Transcribe audio files").clicked()
-            && let Some(files) =
-                rfd::FileDialog::new().add_filter("audio", &crate::media::AUDIO_EXTENSIONS).pick_files()
-        {
-            let (model, options) = (app.settings.model.clone(), app.speech_options());
-            for f in &files {
-                app.transcribe.add_file(&app.engine, f.clone(), &model, &options);
-            }
-            if app.settings.library.keep_sessions {
-                app.add_to_library(files);
-            }
+        if ui.button("Open…").on_hover_text("Transcribe audio files").clicked() {
+            app.choose(super::files::Want::Audio);
         }
     });
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
         let speech_models: Vec<&str> = crate::model_store::CATALOGUE
             .iter()
             .filter(|s| {
@@ -381,17 +376,18 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         },
     };
     let Some(transcript) = transcript else { return };
+    let mut save = None;
     ui.horizontal(|ui| {
         if ui.button("Copy").on_hover_text("Copy the text").clicked() {
             ui.ctx().copy_text(transcript.text.clone());
         }
         for format in [Format::Txt, Format::Srt, Format::Vtt, Format::Json] {
             let ext = format.extension();
-            if ui.button(format!("Export {}", ext.to_uppercase())).clicked()
-                && let Some(path) = rfd::FileDialog::new().set_file_name(format!("{name}.{ext}")).save_file()
-                && let Err(e) = std::fs::write(&path, export::render(&transcript, &name, format))
-            {
-                app.notices.push(format!("{}: {e}", path.display()));
+            if ui.button(format!("Export {}", ext.to_uppercase())).clicked() {
+                save = Some(super::files::Want::Save {
+                    file_name: format!("{name}.{ext}"),
+                    contents: export::render(&transcript, &name, format),
+                });
             }
         }
     });
@@ -416,6 +412,9 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             });
         }
     });
+    if let Some(want) = save {
+        app.choose(want);
+    }
 }
 
 fn device_picker(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
@@ -429,7 +428,13 @@ fn device_picker(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         .get_or_insert_with(|| crate::audio::capture::input_devices().unwrap_or_default());
     let current = app.settings.input_device.clone().unwrap_or_else(|| "System default".to_owned());
     let mut picked = None;
-    egui::ComboBox::from_label("Input device").selected_text(current).show_ui(ui, |ui| {
+    // A long device name is shortened in the box (whole in the list).
+    let shown = if current.chars().count() > 32 {
+        format!("{}…", current.chars().take(31).collect::<String>())
+    } else {
+        current.clone()
+    };
+    egui::ComboBox::from_label("Input device").selected_text(shown).show_ui(ui, |ui| {
         if ui.selectable_label(app.settings.input_device.is_none(), "System default").clicked() {
             picked = Some(None);
         }
