@@ -435,6 +435,64 @@ fn one_search_finds_moments_and_images_and_a_moment_plays() {
     assert!(has(&h, "coffee small.jpg") && has(&h, "Group 1"), "{:?}", labels(&h));
 }
 
+/// The results' rank labels ("3. china.jpg 0.012"), with their right edges.
+fn result_cards(h: &App) -> Vec<(usize, String, f64)> {
+    let mut cards: Vec<(usize, String, f64)> = h
+        .query_all(egui_kittest::kittest::By::new())
+        .filter_map(|n| {
+            let node = n.accesskit_node();
+            let label = node.label().or_else(|| node.value())?;
+            let (rank, rest) = label.split_once(". ")?;
+            let rank: usize = rank.parse().ok()?;
+            (rest.contains('.')).then(|| (rank, label.clone(), node.bounding_box().map_or(0.0, |b| b.x1)))
+        })
+        .collect();
+    cards.sort_by_key(|c| c.0);
+    cards.dedup_by_key(|c| c.0);
+    cards
+}
+
+#[test]
+fn search_results_fit_the_window_at_every_width_and_more_wait_behind_a_button() {
+    let dir = tempfile::tempdir().expect("temp");
+    let options = Options { gallery: Some(dir.path().join("g.sqlite")), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store")), options);
+    tab(&mut h, "Library");
+    // 11 photographs and 12 recordings: more results than a page.
+    let eval = common::eval_dir();
+    drop_files(&mut h, &[eval.join("images"), eval.join("speech")], egui::pos2(500.0, 450.0));
+    wait(&mut h, "the folders to be added", Duration::from_mins(3), |h| {
+        has(h, "Library: 11 images, 12 recordings")
+    });
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Search").type_text("glutton");
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait(&mut h, "results", Duration::from_secs(30), |h| has(h, "1. "));
+    for width in [1000.0, 560.0, 1280.0, 1920.0] {
+        h.set_size(egui::vec2(width, if width < 600.0 { 420.0 } else { 680.0 }));
+        for _ in 0..3 {
+            h.step();
+        }
+        let cards = result_cards(&h);
+        let ranks: Vec<usize> = cards.iter().map(|c| c.0).collect();
+        assert_eq!(
+            ranks,
+            (1..=12).collect::<Vec<_>>(),
+            "at {width} px the first page is not ranks 1-12: {cards:?}"
+        );
+        let cut: Vec<&(usize, String, f64)> = cards.iter().filter(|c| c.2 > f64::from(width) + 1.0).collect();
+        assert!(cut.is_empty(), "at {width} px results run off the edge: {cut:?}");
+    }
+    h.set_size(egui::vec2(1000.0, 680.0));
+    h.step();
+    let more = h.get_by_label_contains("Show more (12 of ").accesskit_node().label().unwrap_or_default();
+    click(&mut h, &more);
+    let ranks: Vec<usize> = result_cards(&h).iter().map(|c| c.0).collect();
+    assert_eq!(ranks, (1..=24).collect::<Vec<_>>(), "Show more did not add the next 12");
+}
+
 fn write_commands(dir: &Path, touched: &Path) -> PathBuf {
     let commands = dir.join("commands.toml");
     let text = format!(

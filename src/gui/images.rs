@@ -20,8 +20,10 @@ use crate::space::images::EncoderChoice;
 
 use super::CrossmodalApp;
 
-/// Results shown per search.
-const TOP: usize = 24;
+/// Results asked for per search.
+const TOP: usize = 48;
+/// Results shown at first, and added by each "Show more".
+const PAGE: usize = 12;
 /// Images the captions view compares (the best results).
 const CAPTION_IMAGES: usize = 6;
 const THUMB: f32 = 128.0;
@@ -74,6 +76,8 @@ pub struct ImagesPanel {
     query: String,
     pub focus_search: bool,
     results: Vec<FoundItem>,
+    /// How many of the results are shown.
+    shown: usize,
     heard: Option<String>,
     /// The search whose answer is awaited.
     searching: Option<JobId>,
@@ -109,6 +113,7 @@ impl ImagesPanel {
             query: String::new(),
             focus_search: false,
             results: Vec::new(),
+            shown: PAGE,
             heard: None,
             searching: None,
             indexing: None,
@@ -252,6 +257,7 @@ impl ImagesPanel {
             Ok(found) => {
                 self.size = Some(found.library);
                 self.results = found.items;
+                self.shown = PAGE;
                 if let Some(h) = &found.heard
                     && !self.history.contains(h)
                 {
@@ -340,8 +346,9 @@ impl ImagesPanel {
         self.images().all(|r| self.texture_of(r).is_some())
     }
 
+    /// The images among the results shown.
     fn images(&self) -> impl Iterator<Item = &FoundImage> {
-        self.results.iter().filter_map(|r| match r {
+        self.results.iter().take(self.shown).filter_map(|r| match r {
             FoundItem::Image(i) => Some(i),
             FoundItem::Moment(_) => None,
         })
@@ -554,7 +561,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             let available = ui.available_width();
             let mut rows: Vec<Vec<usize>> = Vec::new();
             let mut used = f32::INFINITY;
-            for (rank, item) in app.images.results.iter().enumerate() {
+            for (rank, item) in app.images.results.iter().enumerate().take(app.images.shown) {
                 let w = width_of(item);
                 if used + gap + w > available {
                     rows.push(Vec::new());
@@ -579,6 +586,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                         }
                     }
                 });
+            }
+            let (shown, found) = (app.images.shown.min(app.images.results.len()), app.images.results.len());
+            if shown < found
+                && ui
+                    .button(format!("Show more ({shown} of {found} shown)"))
+                    .on_hover_text("The next results, less alike")
+                    .clicked()
+            {
+                app.images.shown += PAGE;
             }
         });
     if let Some(rank) = play {
@@ -686,7 +702,8 @@ fn moment_cell(ui: &mut egui::Ui, rank: usize, m: &FoundMoment, playing: Option<
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.set_width(width);
         ui.vertical(|ui| {
-            ui.horizontal(|ui| {
+            // Wrapped within the card: a long file name must not widen it past its place.
+            ui.horizontal_wrapped(|ui| {
                 let label = if playing.is_some() { "Stop" } else { "Play" };
                 clicked = ui.button(label).on_hover_text("Play the recording from this moment").clicked();
                 ui.label(format!(
