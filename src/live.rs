@@ -343,6 +343,7 @@ struct Pipeline {
 impl Pipeline {
     fn new(engine: Connection, settings: Settings, report: Reporter, detector: Arc<SileroModel>) -> Self {
         let vad = Vad::with_threshold(detector, settings.voice_threshold);
+        let vad = if matches!(settings.source, InputSource::File { .. }) { vad.for_recording() } else { vad };
         Self {
             engine,
             settings,

@@ -65,9 +65,10 @@ enum Command {
         files: Vec<PathBuf>,
         #[command(flatten)]
         speech: SpeechArgs,
-        /// Output format; with json, one object per file per line.
-        #[arg(long, value_enum, default_value_t = Format::Txt)]
-        format: Format,
+        /// Output format; with json, one object per file per line. Default: the --output file's
+        /// ending (talk.srt), else txt.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Write here instead of stdout: a file (one input) or a folder (one file per input).
         #[arg(long)]
         output: Option<PathBuf>,
@@ -92,9 +93,12 @@ enum Command {
         /// Show the words of an utterance on stderr while it is still being spoken.
         #[arg(long)]
         partial: bool,
-        /// Recognise these voice commands (TOML) and fire their actions.
-        #[arg(long)]
-        commands: Option<PathBuf>,
+        /// Recognise voice commands and fire their actions: these (TOML), or with no file the
+        /// user's set (the config folder's commands.toml, which the window saves; the built-in
+        /// set until there is one).
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        #[allow(clippy::option_option)] // clap's way: not given, given alone, given a file
+        commands: Option<Option<PathBuf>>,
         /// With --commands: say what each action would do instead of doing it.
         #[arg(long, requires = "commands")]
         dry_run: bool,
@@ -113,9 +117,11 @@ enum Command {
         /// Input device name (see `crossmodal devices`); the default device otherwise.
         #[arg(long)]
         device: Option<String>,
-        /// Match what is said against these voice commands (TOML) instead of typing it.
-        #[arg(long)]
-        commands: Option<PathBuf>,
+        /// Match what is said against voice commands instead of typing it: these (TOML), or
+        /// with no file the user's set (as `listen --commands`).
+        #[arg(long, value_name = "FILE", num_args = 0..=1)]
+        #[allow(clippy::option_option)] // clap's way: not given, given alone, given a file
+        commands: Option<Option<PathBuf>>,
         /// With --commands: say what each action would do instead of doing it.
         #[arg(long, requires = "commands")]
         dry_run: bool,
@@ -232,7 +238,8 @@ struct LibraryArgs {
 enum CommandsCommand {
     /// Decide which command each recording says (or none): transcript, decision, top-3 scores.
     Match {
-        /// The command set (TOML); the built-in set when not given.
+        /// The command set (TOML); the user's set when not given (the config folder's
+        /// commands.toml, which the window saves; the built-in set until there is one).
         #[arg(long)]
         commands: Option<PathBuf>,
         /// One JSON object per file per line.
@@ -245,7 +252,7 @@ enum CommandsCommand {
     },
     /// Check a command file and list its commands.
     Check {
-        /// The command set (TOML); the built-in set when not given.
+        /// The command set (TOML); the user's set when not given.
         file: Option<PathBuf>,
     },
 }
@@ -380,22 +387,23 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
                 Some(path) => InputSource::File { path, speed },
                 None => microphone(device.as_deref(), true),
             };
-            let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
+            let commands = commands.map(watched_commands).transpose()?;
             let output = ListenOutput { json, partial, dry_run };
             listen(store, source, record, output, commands, &speech)
         }
         Some(Command::Dictate { key, toggle, device, commands, dry_run, json, speech }) => {
             let shortcut: crossmodal::hotkey::Shortcut = key.parse()?;
-            let commands = commands.map(|path| WatchedCommands::open(&path)).transpose()?;
+            let commands = commands.map(watched_commands).transpose()?;
             let output = ListenOutput { json, partial: false, dry_run };
             let source = microphone(device.as_deref(), false);
             dictate(store, shortcut, toggle, source, output, commands, &speech)
         }
         Some(Command::Add { paths, library, model, watch, every }) => {
+            model_store::speech_spec(&model)?;
             let watch = watch.then(|| Duration::from_secs_f64(every.max(0.5)));
-            index(store, &paths, library, Some(&model), watch)
+            index_existing(store, &paths, library, Some(&model), watch)
         }
-        Some(Command::Index { dirs, library }) => index(store, &dirs, library, None, None),
+        Some(Command::Index { dirs, library }) => index_existing(store, &dirs, library, None, None),
         Some(Command::Search {
             query,
             kind,
@@ -422,9 +430,11 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Commands { command: CommandsCommand::Check { file } }) => {
             let set = load_commands(file.as_deref())?;
-            println!("{}: {} commands", set.origin, set.len());
+            let count = set.len();
+            println!("{}: {count} command{}", set.origin, if count == 1 { "" } else { "s" });
             for c in &set.commands {
-                println!("  {} ({}) -> {:?}", c.name, c.phrases.join(" | "), c.action);
+                let phrases: Vec<String> = c.phrases.iter().map(|p| format!("\"{p}\"")).collect();
+                println!("  {}: say {} to {}", c.name, phrases.join(" or "), c.action.summary());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -471,6 +481,25 @@ fn progress_bar(template: &str, length: u64) -> ProgressBar {
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(length) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
     bar
+}
+
+/// `index` of the paths that exist; one that does not is an error (the rest are still added).
+fn index_existing(
+    store: ModelStore,
+    paths: &[PathBuf],
+    library: LibraryArgs,
+    speech: Option<&str>,
+    watch: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let (there, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| p.exists());
+    for p in &missing {
+        eprintln!("error: {}: no such file or folder", p.display());
+    }
+    if there.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let code = index(store, &there, library, speech, watch)?;
+    Ok(if missing.is_empty() { code } else { ExitCode::FAILURE })
 }
 
 fn index(
@@ -792,10 +821,19 @@ fn match_images(
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
+/// The set asked for, else the user's (their file, or the built-in set until they have one).
 fn load_commands(path: Option<&Path>) -> anyhow::Result<CommandSet> {
     Ok(match path {
         Some(p) => CommandSet::load(p)?,
-        None => CommandSet::built_in(),
+        None => CommandSet::users()?,
+    })
+}
+
+/// `--commands FILE` follows that file; `--commands` alone the user's set.
+fn watched_commands(path: Option<PathBuf>) -> anyhow::Result<WatchedCommands> {
+    Ok(match path {
+        Some(path) => WatchedCommands::open(&path)?,
+        None => WatchedCommands::users()?,
     })
 }
 
@@ -816,7 +854,7 @@ fn match_commands(
     json: bool,
     args: &SpeechArgs,
 ) -> anyhow::Result<ExitCode> {
-    model_store::spec(&args.model)?;
+    model_store::speech_spec(&args.model)?;
     let engine = Engine::start(store, unwatched());
     set_commands(&engine, set.clone())?;
     let mut failed = false;
@@ -1010,11 +1048,15 @@ fn transcribe(
     store: ModelStore,
     files: &[PathBuf],
     args: &SpeechArgs,
-    format: Format,
+    format: Option<Format>,
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    model_store::spec(&args.model)?;
+    model_store::speech_spec(&args.model)?;
     let to_folder = output.is_some_and(|o| o.is_dir() || files.len() > 1);
+    let format =
+        format.or_else(|| output.filter(|_| !to_folder).and_then(Format::from_path)).unwrap_or(Format::Txt);
+    // Several transcripts on stdout: each under its file's name (JSON lines carry it already).
+    let headed = output.is_none() && files.len() > 1 && format != Format::Json;
     if to_folder {
         let dir = output.unwrap_or_else(|| Path::new("."));
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -1059,6 +1101,7 @@ fn transcribe(
                         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
                     }
                     Some(_) => single.push_str(&text),
+                    None if headed => print!("==> {tag} <==\n{text}\n"),
                     None => print!("{text}"),
                 }
             }
@@ -1080,7 +1123,7 @@ fn start_listening_engine(
     commands: Option<&WatchedCommands>,
     model: &str,
 ) -> anyhow::Result<Engine> {
-    model_store::spec(model)?;
+    model_store::speech_spec(model)?;
     let engine = Engine::start(store, unwatched());
     if let Some(c) = commands {
         set_commands(&engine, c.set().clone())?;
@@ -1264,6 +1307,8 @@ fn listen(
         eprintln!("warning: Ctrl+C will not stop listening cleanly: {e}");
     }
     let mut failed = false;
+    // Lines printed that may still be revised: their words.
+    let mut printed: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
     loop {
         if let Some(watched) = commands.as_mut() {
             reload_commands(&engine, watched)?;
@@ -1290,14 +1335,20 @@ fn listen(
                         serde_json::json!({ "id": id.0, "replaces": replaces.map(|r| r.0), "start": start,
                             "end": end, "text": text, "settled": settled })
                     );
-                } else if replaces.is_some() {
-                    // The speaker went on after a pause: the line above is printed again, whole.
-                    println!("[{start:7.2}s] {text}   (revised)");
+                } else if let Some(old) = replaces {
+                    // The speaker went on after a pause: the line above is printed again, whole
+                    // (unless the words came out the same).
+                    if printed.remove(&old.0).map(|o| same_words(&o)) != Some(same_words(&text)) {
+                        println!("[{start:7.2}s] {text}   (revised)");
+                    }
+                    printed.insert(id.0, text);
                 } else {
                     println!("[{start:7.2}s] {text}");
+                    printed.insert(id.0, text);
                 }
             }
             Some(LiveEvent::Settled(id)) => {
+                printed.remove(&id.0);
                 if output.json {
                     println!("{}", serde_json::json!({ "settled": id.0 }));
                 }
@@ -1312,7 +1363,11 @@ fn listen(
                 failed = true;
             }
             Some(LiveEvent::Ended { heard, answered, problem }) => {
-                eprintln!("{heard} utterances heard, {answered} answered");
+                // A device that never opened heard nothing: then the error says it all.
+                if heard > 0 || problem.is_none() {
+                    let utterances = if heard == 1 { "utterance" } else { "utterances" };
+                    eprintln!("{heard} {utterances} heard, {answered} answered");
+                }
                 if let Some(p) = problem {
                     anyhow::bail!(p);
                 }
@@ -1321,6 +1376,17 @@ fn listen(
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// A line's words, case and punctuation aside: a revision that changes only those is not news.
+fn same_words(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An error about a file, naming the file once: audio errors already start with its path.

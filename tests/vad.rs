@@ -207,3 +207,30 @@ fn a_pause_inside_a_phrase_keeps_one_utterance() {
         assert_eq!(got.len(), 1, "a {pause} s pause split the phrase: {got:?}");
     }
 }
+
+#[test]
+fn a_recording_that_starts_with_speech_is_heard_from_its_first_word() {
+    // A clip or a file begins with the voice itself: there is no room to learn first. Each
+    // public command clip alone, from its first sample, must be one utterance (cards_003 was
+    // none when its first words were taken for the background). A microphone's first frames are
+    // the room instead (`noise_alone_is_no_utterance` starts with the noise).
+    let model = model();
+    for name in ["cards_001.wav", "cards_002.wav", "cards_003.wav", "cards_004.wav", "goforward.wav"] {
+        let samples = clip(name);
+        let mut vad = Vad::new(Arc::clone(&model)).for_recording();
+        let mut events = Vec::new();
+        for block in samples.chunks(1600) {
+            events.extend(vad.push(block));
+        }
+        events.extend(vad.finish());
+        let cut: Vec<f64> = events
+            .into_iter()
+            .filter_map(|e| match e {
+                VadEvent::Utterance { start, .. } => Some(start),
+                VadEvent::Started { .. } => None,
+            })
+            .collect();
+        assert_eq!(cut.len(), 1, "{name}: {cut:?}");
+        assert!(cut[0] < 0.35, "{name}: the utterance starts late: {cut:?}");
+    }
+}

@@ -55,6 +55,9 @@ const OVER_BACKGROUND: f32 = 2.0;
 /// The quietest background considered (−80 dBFS): digital silence does not make every sound
 /// loud enough.
 const MIN_BACKGROUND: f32 = 1e-4;
+/// A recording's background counts once this much of it was heard (1 s); before, the network
+/// alone decides (`Vad::for_recording`).
+const MIN_BACKGROUND_FRAMES: usize = 31;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VadError {
@@ -117,6 +120,8 @@ pub struct Vad {
     last_probability: f32,
     /// The last `BACKGROUND_FRAMES` frame levels, oldest first.
     levels: std::collections::VecDeque<f32>,
+    /// A recording, not a room (`for_recording`).
+    recording: bool,
 }
 
 impl Vad {
@@ -145,7 +150,19 @@ impl Vad {
             hearing: false,
             last_probability: 0.0,
             levels: std::collections::VecDeque::with_capacity(BACKGROUND_FRAMES + 1),
+            recording: false,
         }
+    }
+
+    /// For a recording rather than a room: its first second is judged by the network alone.
+    /// A microphone's first frames are the room (noise that was there before listening, other
+    /// voices), learnt as its background from the first frame; a file or clip often begins with
+    /// the voice itself, and learning its first words as the room would hear none of them (a
+    /// 1.5 s command clip gave no utterance at all).
+    #[must_use]
+    pub fn for_recording(mut self) -> Self {
+        self.recording = true;
+        self
     }
 
     /// True while an utterance is open.
@@ -302,7 +319,7 @@ impl Vad {
     /// The background level before this frame; the frame's level is learnt when `learn`.
     fn background(&mut self, level: f32, learn: bool) -> f32 {
         let mut sorted: Vec<f32> = self.levels.iter().copied().collect();
-        let background = if sorted.is_empty() {
+        let background = if sorted.is_empty() || (self.recording && sorted.len() < MIN_BACKGROUND_FRAMES) {
             MIN_BACKGROUND
         } else {
             let at = ((sorted.len() - 1) as f64 * BACKGROUND_QUANTILE) as usize;
@@ -322,7 +339,7 @@ impl Vad {
 /// Where the first speech in a buffer begins (pre-roll included), in seconds; `None` if the
 /// buffer holds nothing the detector would call speech.
 pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32]) -> Option<f64> {
-    let mut vad = Vad::new(Arc::clone(model));
+    let mut vad = Vad::new(Arc::clone(model)).for_recording();
     for block in samples.chunks(SAMPLE_RATE as usize) {
         if let Some(at) = vad.push(block).iter().find_map(|e| match e {
             VadEvent::Started { at } => Some(*at),

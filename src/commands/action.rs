@@ -78,6 +78,28 @@ impl Action {
         }
     }
 
+    /// What it does, in words, before anything was said (the list of commands).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Print => "print its name".into(),
+            Self::Clipboard { text: None } => "copy what was said to the clipboard".into(),
+            Self::Run { program, args } => {
+                let quoted: Vec<String> = std::iter::once(program)
+                    .chain(args)
+                    .map(|a| {
+                        if a.is_empty() || a.contains([' ', '"', '\'']) {
+                            format!("{a:?}")
+                        } else {
+                            a.clone()
+                        }
+                    })
+                    .collect();
+                format!("run {}", quoted.join(" "))
+            }
+            _ => self.describe(&Fired { command: "", transcript: "", score: 0.0 }),
+        }
+    }
+
     /// Does it. Returns the line to show the user (for `print` and `json`, the output itself).
     pub fn fire(&self, fired: &Fired<'_>) -> Result<String, ActionError> {
         match self {

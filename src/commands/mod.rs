@@ -165,6 +165,15 @@ impl CommandSet {
     }
 
     /// The set that ships with the app.
+    /// The user's set: their command file where they have one (the window saves it there),
+    /// else the built-in set. One set for the window and every command-line use.
+    pub fn users() -> Result<Self, CommandsError> {
+        match user_file().filter(|p| p.exists()) {
+            Some(path) => Self::load(&path),
+            None => Ok(Self::built_in()),
+        }
+    }
+
     pub fn built_in() -> Self {
         #[allow(clippy::expect_used)] // checked by a test: the shipped file parses
         Self::parse(DEFAULT_COMMANDS, "built-in commands.toml").expect("the shipped commands.toml is valid")
@@ -296,6 +305,16 @@ impl WatchedCommands {
         Ok(Self { path: path.to_owned(), stamp: stamp(path), set })
     }
 
+    /// The user's set (`CommandSet::users`): their file, followed; the built-in set until they
+    /// have one (the file is looked for again, so one saved from the window is taken up).
+    pub fn users() -> Result<Self, CommandsError> {
+        match user_file() {
+            Some(path) if path.exists() => Self::open(&path),
+            Some(path) => Ok(Self { path, stamp: None, set: CommandSet::built_in() }),
+            None => Ok(Self { path: PathBuf::new(), stamp: None, set: CommandSet::built_in() }),
+        }
+    }
+
     pub fn set(&self) -> &CommandSet {
         &self.set
     }
@@ -320,6 +339,11 @@ impl WatchedCommands {
             Err(e) => Err(e),
         })
     }
+}
+
+/// The user's command file: `commands.toml` in the config folder (`CROSSMODAL_CONFIG`).
+pub fn user_file() -> Option<PathBuf> {
+    crate::audio::capture::config_dir().map(|c| c.join("commands.toml"))
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {

@@ -140,11 +140,10 @@ impl CrossmodalApp {
             settings.push_to_talk.on = true;
             settings.push_to_talk.key = key;
         }
-        let config = crate::audio::capture::config_dir();
         let commands_path = options
             .commands
             .clone()
-            .or_else(|| config.as_ref().map(|c| c.join("commands.toml")))
+            .or_else(crate::commands::user_file)
             .unwrap_or_else(|| PathBuf::from("commands.toml"));
         let gallery = options
             .gallery

@@ -26,6 +26,8 @@ const RECORD_FILE: &str = "SHA256SUMS";
 pub enum StoreError {
     #[error("unknown model '{name}'; the known models are: {known}")]
     UnknownModel { name: String, known: String },
+    #[error("no Whisper model is named '{name}'; the Whisper models are: {known} (`crossmodal models list`)")]
+    NotSpeech { name: String, known: String },
     #[error(
         "the model store {path} is not writable ({source}); set {STORE_ENV} to a folder you can write to"
     )]
@@ -88,6 +90,15 @@ pub struct Problem {
 pub fn spec(name: &str) -> Result<&'static ModelSpec, StoreError> {
     catalogue::find(name)
         .ok_or_else(|| StoreError::UnknownModel { name: name.to_owned(), known: catalogue::known_names() })
+}
+
+/// A Whisper model of the catalogue: what `--model` takes where speech is transcribed.
+pub fn speech_spec(name: &str) -> Result<&'static ModelSpec, StoreError> {
+    let is_speech = |s: &ModelSpec| matches!(s.role, Role::Speech | Role::SpeechMultilingual);
+    catalogue::find(name).filter(|s| is_speech(s)).ok_or_else(|| StoreError::NotSpeech {
+        name: name.to_owned(),
+        known: CATALOGUE.iter().filter(|s| is_speech(s)).map(|s| s.name).collect::<Vec<_>>().join(", "),
+    })
 }
 
 /// Hex SHA-256 of everything a reader yields.

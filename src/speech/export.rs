@@ -13,6 +13,12 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format a file name's ending asks for (`talk.srt`), if it is one of them.
+    pub fn from_path(path: &std::path::Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        [Format::Txt, Format::Srt, Format::Vtt, Format::Json].into_iter().find(|f| f.extension() == ext)
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Txt => "txt",
