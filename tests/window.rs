@@ -213,6 +213,74 @@ fn recording_from_the_virtual_microphone_shows_the_transcript() {
 }
 
 #[test]
+fn a_second_recording_goes_on_where_the_first_stopped_and_clear_empties_it() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let mut h = open(default_only(dir.path()), Options { input: Some(clip), ..Options::default() });
+    for session in 1..=2 {
+        h.key_press(egui::Key::Space);
+        wait(&mut h, "the recording to start", Duration::from_secs(10), |h| has(h, "Stop"));
+        wait(&mut h, "the recording to end", Duration::from_mins(1), |h| {
+            h.query_by_label("Record").is_some()
+                && h.state().idle()
+                && h.state().live_lines().0.len() == session
+        });
+    }
+    let (lines, _) = h.state().live_lines();
+    assert!(lines[1].start >= lines[0].end, "the second session's times restarted: {lines:?}");
+    click(&mut h, "Clear");
+    assert!(h.state().live_lines().0.is_empty(), "Clear left lines");
+}
+
+#[test]
+fn choices_that_cannot_work_are_disabled_or_refused_before_recording() {
+    let dir = tempfile::tempdir().expect("temp");
+    // An English-only model: Translate cannot be ticked, and says why.
+    let mut h = open(default_only(&dir.path().join("store")), Options::default());
+    let translate = h.get_by_label("Translate to English");
+    assert!(translate.accesskit_node().is_disabled(), "Translate is offered with an English-only model");
+    // The model list offers whisper-base's download instead of choosing it uninstalled.
+    h.get_by_role_and_label(Role::ComboBox, "Model").click();
+    h.step();
+    h.step();
+    assert!(has(&h, "whisper-base (not installed)"), "{:?}", labels(&h));
+    assert!(has(&h, "Download whisper-base ("), "{:?}", labels(&h));
+    h.key_press(egui::Key::Escape);
+    h.step();
+    drop(h);
+
+    // A model that is not installed (chosen last time): Record says so instead of starting.
+    let settings = Settings { model: "whisper-base".into(), ..settings() };
+    let options = Options { settings: Some(settings), ..Options::default() };
+    let mut h = open(default_only(&dir.path().join("store2")), options);
+    click(&mut h, "Record");
+    assert!(!h.state().recording());
+    assert!(
+        h.state().notices().iter().any(|n| n.starts_with("whisper-base is not installed")),
+        "{:?}",
+        h.state().notices()
+    );
+    drop(h);
+
+    // A virtual microphone file that is not there: said at Record, nothing starts.
+    let missing = dir.path().join("missing.wav");
+    let mut h = open(
+        default_only(&dir.path().join("store3")),
+        Options { input: Some(missing), ..Options::default() },
+    );
+    click(&mut h, "Record");
+    assert!(!h.state().recording());
+    assert!(
+        h.state()
+            .notices()
+            .iter()
+            .any(|n| n.ends_with("missing.wav: no such file to play as the microphone")),
+        "{:?}",
+        h.state().notices()
+    );
+}
+
+#[test]
 fn a_kept_session_goes_into_the_library_and_a_watched_folder_is_followed() {
     let dir = tempfile::tempdir().expect("temp");
     let clip = common::eval_dir().join("speech/goforward.wav");

@@ -232,11 +232,26 @@ impl CrossmodalApp {
         self.input_file.as_deref()
     }
 
-    /// Transcription options from the settings.
+    /// Why the speech model `name` cannot be used now (not installed, downloading, failed), or
+    /// nothing when it can.
+    pub(crate) fn model_unusable(&self, name: &str) -> Option<String> {
+        match self.models.get(name) {
+            Some(ModelStatus::NotInstalled) => Some(format!(
+                "{name} is not installed: download it from the Model list or Settings (crossmodal models fetch {name})"
+            )),
+            Some(ModelStatus::Fetching) => Some(format!("{name} is still downloading")),
+            Some(ModelStatus::Failed(e)) => Some(format!("{name} failed to load: {e}")),
+            _ => None,
+        }
+    }
+
+    /// Transcription options from the settings (Translate only where the model can).
     pub(crate) fn speech_options(&self) -> crate::speech::Options {
+        let multilingual = crate::model_store::spec(&self.settings.model)
+            .is_ok_and(|s| s.role == crate::model_store::Role::SpeechMultilingual);
         crate::speech::Options {
             language: self.settings.language.clone(),
-            translate: self.settings.translate,
+            translate: self.settings.translate && multilingual,
             threads: self.settings.threads.max(1),
             ..crate::speech::Options::default()
         }

@@ -47,6 +47,11 @@ pub struct TranscribePanel {
     devices: Option<Vec<String>>,
     /// Where the live session in progress is recorded, to be kept in the library.
     kept: Option<PathBuf>,
+    /// Seconds before this session on the live transcript's clock: a second Record goes on
+    /// where the first stopped, so its lines' times continue (Clear starts again at 0).
+    live_offset: f64,
+    /// When the session in progress began.
+    session_started: Option<std::time::Instant>,
 }
 
 impl Default for TranscribePanel {
@@ -63,6 +68,8 @@ impl Default for TranscribePanel {
             partial: String::new(),
             devices: None,
             kept: None,
+            live_offset: 0.0,
+            session_started: None,
         }
     }
 }
@@ -120,6 +127,7 @@ impl TranscribePanel {
                 LiveEvent::Opened(name) if self.live_name.is_empty() => self.live_name = name,
                 LiveEvent::Partial(text) => self.partial = text,
                 LiveEvent::Line { id, replaces, start, end, text, answered, .. } => {
+                    let (start, end) = (start + self.live_offset, end + self.live_offset);
                     self.partial.clear();
                     let lag = answered.elapsed();
                     tracing::debug!("live line shown {} ms after it was heard: {text}", lag.as_millis());
@@ -160,6 +168,10 @@ impl TranscribePanel {
         }
         if ended {
             self.live = None;
+            if let Some(began) = self.session_started.take() {
+                let last_end = self.live_segments.last().map_or(0.0, |s| s.end);
+                self.live_offset = (self.live_offset + began.elapsed().as_secs_f64()).max(last_end);
+            }
             return self.kept.take().filter(|p| p.is_file());
         }
         None
@@ -196,6 +208,16 @@ impl TranscribePanel {
     /// No file waits or runs.
     pub fn idle(&self) -> bool {
         self.files.iter().all(|f| matches!(f.state, FileState::Done(_) | FileState::Failed(_)))
+    }
+
+    /// Clears the live transcript (not while recording); the clock starts again at 0.
+    fn clear_live(&mut self) {
+        self.live_segments.clear();
+        self.live_lag.clear();
+        self.live_ids.clear();
+        self.partial.clear();
+        self.live_offset = 0.0;
+        self.live_name.clear();
     }
 
     /// Live text: the finished utterances and the one in progress.
@@ -235,6 +257,17 @@ pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
         app.transcribe.stopping = true;
         return;
     }
+    // What cannot work is said before recording starts, not after the speech.
+    if let Some(file) = app.has_virtual_input()
+        && !file.is_file()
+    {
+        app.notice(format!("{}: no such file to play as the microphone", file.display()));
+        return;
+    }
+    if let Some(why) = app.model_unusable(&app.settings.model) {
+        app.notice(why);
+        return;
+    }
     let kept = app.settings.library.keep_sessions.then(|| app.session_file());
     if let Some(dir) = kept.as_ref().and_then(|k| k.parent())
         && let Err(e) = std::fs::create_dir_all(dir)
@@ -245,6 +278,7 @@ pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
     let purpose = Purpose::Transcribe { partials: true };
     let live = app.start_live_recording(ctx, purpose, app.speech_options(), kept.clone());
     app.transcribe.kept = kept;
+    app.transcribe.session_started = Some(std::time::Instant::now());
     app.transcribe.stopping = false;
     app.transcribe.shown = Shown::Live;
     // A file played as the microphone is shown by its file name; a device by the name it
@@ -313,16 +347,57 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             })
             .map(|s| s.name)
             .collect();
+        // A model that is not installed cannot be chosen; its download is offered right here.
+        let mut fetch = None;
         egui::ComboBox::from_label("Model").selected_text(app.settings.model.clone()).show_ui(ui, |ui| {
-            for m in speech_models {
-                ui.selectable_value(&mut app.settings.model, m.to_owned(), m);
+            for m in &speech_models {
+                let status = app.models.get(m).cloned().unwrap_or(crate::engine::ModelStatus::NotInstalled);
+                let usable = !matches!(
+                    status,
+                    crate::engine::ModelStatus::NotInstalled | crate::engine::ModelStatus::Fetching
+                );
+                let label = if usable { (*m).to_owned() } else { format!("{m} ({status})") };
+                ui.add_enabled_ui(usable, |ui| {
+                    ui.selectable_value(&mut app.settings.model, (*m).to_owned(), label);
+                })
+                .response
+                .on_disabled_hover_text(format!("{m} is {status}"));
+            }
+            for m in &speech_models {
+                if matches!(app.models.get(m), None | Some(crate::engine::ModelStatus::NotInstalled)) {
+                    let size = crate::model_store::spec(m)
+                        .map(|s| crate::model_store::human_size(s.approx_bytes))
+                        .unwrap_or_default();
+                    if ui.button(format!("Download {m} ({size})")).clicked() {
+                        fetch = Some((*m).to_owned());
+                    }
+                }
             }
         });
+        if let Some(m) = fetch {
+            app.send(Request::Fetch(m));
+        }
+        for m in &speech_models {
+            if matches!(app.models.get(m), Some(crate::engine::ModelStatus::Fetching)) {
+                ui.spinner();
+                let line = app.fetch_log.get(m).cloned().unwrap_or_default();
+                ui.weak(format!("downloading {m} {line}"));
+            }
+        }
         let label = ui.label("Language");
         ui.add(egui::TextEdit::singleline(&mut app.settings.language).desired_width(50.0))
             .labelled_by(label.id)
             .on_hover_text("auto, or a code such as en, de, fr (multilingual models)");
-        ui.checkbox(&mut app.settings.translate, "Translate to English");
+        let multilingual = crate::model_store::spec(&app.settings.model)
+            .is_ok_and(|s| s.role == crate::model_store::Role::SpeechMultilingual);
+        ui.add_enabled(
+            multilingual,
+            egui::Checkbox::new(&mut app.settings.translate, "Translate to English"),
+        )
+        .on_disabled_hover_text(format!(
+            "{} is English-only: choose a multilingual model (whisper-base) to translate",
+            app.settings.model
+        ));
         ui.checkbox(&mut app.settings.library.keep_sessions, "Keep in the library")
             .on_hover_text("Record each live session, and add it and each file transcribed to the library");
     });
@@ -335,6 +410,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             format!("Live ({})", panel.live_name)
         };
         ui.selectable_value(&mut panel.shown, Shown::Live, live_label);
+        if panel.live.is_none()
+            && !panel.live_segments.is_empty()
+            && ui.small_button("Clear").on_hover_text("Clear the live transcript").clicked()
+        {
+            panel.clear_live();
+        }
         for (i, job) in panel.files.iter().enumerate() {
             let name = job
                 .path

@@ -241,7 +241,9 @@ impl Whisper {
             Ok::<_, whisper_rs::WhisperError>(ctx)
         });
         let ctx = loaded.map_err(load_err)?;
-        let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        // Named as the catalogue names it (whisper-tiny.en), not by its file (ggml-tiny.en).
+        let stem = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let name = stem.strip_prefix("ggml-").map_or_else(|| stem.clone(), |s| format!("whisper-{s}"));
         Ok(Self { ctx, name, backend: backend::Backend::from_report(&report, use_gpu), detector })
     }
 
