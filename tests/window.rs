@@ -213,6 +213,26 @@ fn recording_from_the_virtual_microphone_shows_the_transcript() {
 }
 
 #[test]
+fn the_library_count_follows_an_add_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp");
+    let gallery = dir.path().join("g.sqlite");
+    let store = default_only(&dir.path().join("store"));
+    let store_root = store.root().to_path_buf();
+    let mut h = open(store, Options { gallery: Some(gallery.clone()), ..Options::default() });
+    tab(&mut h, "Library");
+    wait(&mut h, "the library's size", Duration::from_secs(10), |h| has(h, "Library: 0 images"));
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", &store_root)
+        .args(["add", "--gallery"])
+        .arg(&gallery)
+        .arg(common::eval_dir().join("images"))
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait(&mut h, "the window to notice", Duration::from_secs(10), |h| has(h, "Library: 11 images"));
+}
+
+#[test]
 fn a_second_recording_goes_on_where_the_first_stopped_and_clear_empties_it() {
     let dir = tempfile::tempdir().expect("temp");
     let clip = common::eval_dir().join("speech/goforward.wav");

@@ -89,6 +89,9 @@ pub struct ImagesPanel {
     finding_duplicates: bool,
     /// When the last run ended.
     last_run: Option<std::time::Instant>,
+    /// The library file as last looked at (its and its write-ahead log's time and size), and
+    /// when: a change made by another program (`crossmodal add`) is noticed.
+    file_seen: (Vec<Option<(std::time::SystemTime, u64)>>, Option<std::time::Instant>),
     /// The moment playing: its place in the results, and the playback.
     playing: Option<(usize, Playback)>,
     report: Option<IndexReport>,
@@ -121,6 +124,7 @@ impl ImagesPanel {
             duplicates: None,
             finding_duplicates: false,
             last_run: None,
+            file_seen: (Vec::new(), None),
             playing: None,
             report: None,
             textures: HashMap::new(),
@@ -192,6 +196,27 @@ impl ImagesPanel {
     pub fn indexing(&mut self, done: usize, total: usize, transcribing: Option<(PathBuf, f32)>) {
         let run = self.indexing.get_or_insert_with(Indexing::default);
         (run.done, run.total, run.transcribing) = (done, total, transcribing);
+    }
+
+    /// Every 2 s, whether the library file changed since last seen (written by another
+    /// program: `crossmodal add`, another window); if so, its size is asked again.
+    pub fn notice_outside_changes(&mut self, engine: &Engine) {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+        if self.indexing.is_some() || self.file_seen.1.is_some_and(|t| t.elapsed() < EVERY) {
+            return;
+        }
+        let stamp = |p: &Path| {
+            let meta = std::fs::metadata(p).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        };
+        let wal = PathBuf::from(format!("{}-wal", self.gallery.display()));
+        let now = vec![stamp(&self.gallery), stamp(&wal)];
+        let first = self.file_seen.1.is_none();
+        self.file_seen.1 = Some(std::time::Instant::now());
+        if !first && now != self.file_seen.0 {
+            self.ask_size(engine);
+        }
+        self.file_seen.0 = now;
     }
 
     /// Asks how much the library holds (at start and after each run).

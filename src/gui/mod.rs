@@ -327,6 +327,7 @@ impl CrossmodalApp {
             self.add_to_library(vec![kept]);
         }
         self.watch_library();
+        self.images.notice_outside_changes(&self.engine);
         self.commands.poll_live(self.settings.dry_run, &mut self.notices);
         self.images.poll_live(&self.engine, &mut self.notices);
         push_to_talk::poll(self);
@@ -671,6 +672,10 @@ impl eframe::App for CrossmodalApp {
         // kept slow: on a software-rendered desktop each frame costs tens of milliseconds of
         // the CPU that transcription needs (measured under Xvfb with lavapipe: 10 frames a
         // second took 90 % of a core).
+        if self.tab == Tab::Images {
+            // A frame every 2 s notices the library changed by another program.
+            ctx.request_repaint_after(Duration::from_secs(2));
+        }
         if !self.idle() || self.transcribe.live_running() || self.commands.listening() {
             ctx.request_repaint_after(METER_REFRESH);
         }
