@@ -446,6 +446,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             if devices.is_empty() {
                 println!("no input devices");
             }
+            // One a line: the name --device takes, then what it is.
             for d in devices {
                 println!("{d}");
             }

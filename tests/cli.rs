@@ -173,3 +173,34 @@ fn a_file_that_starts_with_speech_is_heard_live_and_one_utterance_is_singular() 
     assert!(out.to_lowercase().contains("of clubs"), "{out}");
     assert!(err.contains("1 utterance heard, 1 answered"), "{err}");
 }
+
+#[test]
+fn devices_are_listed_as_a_person_knows_them_and_open_by_the_name_shown() {
+    let _mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let (ok, out, err) = run({
+        let mut c = crossmodal(dir.path());
+        c.arg("devices");
+        c
+    });
+    assert!(ok, "{err}");
+    let first = out.lines().next().unwrap_or_default();
+    assert!(first.contains("(default)"), "the default is not first and marked: {out}");
+    assert!(out.lines().any(|l| l == "pulse: PulseAudio Sound Server"), "{out}");
+    for plugin in ["Rate Converter", "Discard all samples", "null"] {
+        assert!(!out.contains(plugin), "an ALSA plugin is listed as a microphone: {out}");
+    }
+    // The name before the colon is what --device takes.
+    let mut child = crossmodal(dir.path())
+        .args(["listen", "--device", "pulse"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).expect("a line");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("listening to "), "--device pulse did not open: {line}");
+}

@@ -22,11 +22,74 @@ pub enum InputSource {
     File { path: PathBuf, speed: f32 },
 }
 
-/// Names of the input devices the default host offers.
-pub fn input_devices() -> Result<Vec<String>, AudioError> {
+/// An input device as a person picks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputDevice {
+    /// What `--device` takes: ALSA's name for it on Linux ("pulse", "default",
+    /// "sysdefault:CARD=PCH"), the system's name elsewhere.
+    pub name: String,
+    /// What it is, in words (`PulseAudio Sound Server`).
+    pub description: String,
+    /// The system's default input.
+    pub is_default: bool,
+}
+
+impl std::fmt::Display for InputDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let default = if self.is_default { " (default)" } else { "" };
+        if self.description == self.name {
+            write!(f, "{}{default}", self.name)
+        } else {
+            write!(f, "{}{default}: {}", self.name, self.description)
+        }
+    }
+}
+
+/// ALSA's plugins that are not microphones (a rate converter, the sink that discards all
+/// samples, channel mixers…): listed by ALSA as devices, never what a person means.
+const NOT_MICROPHONES: [&str; 14] = [
+    "null",
+    "speex",
+    "speexrate",
+    "lavrate",
+    "lavcrate",
+    "samplerate",
+    "samplerate_best",
+    "samplerate_linear",
+    "samplerate_medium",
+    "samplerate_order",
+    "upmix",
+    "vdownmix",
+    "jack",
+    "oss",
+];
+
+/// `--device`'s name for a device, and its description.
+fn naming(device: &cpal::Device) -> (String, String) {
+    let description = device.description().map(|d| d.name().to_owned()).unwrap_or_default();
+    let name = device.id().map_or_else(|_| description.clone(), |id| id.id().to_owned());
+    let description = if description.is_empty() { name.clone() } else { description };
+    (name, description)
+}
+
+/// The input devices a person would pick from: the default first (marked), then the others by
+/// name; ALSA's plugins that are not microphones left out.
+pub fn input_devices() -> Result<Vec<InputDevice>, AudioError> {
     let host = cpal::default_host();
+    let default = host.default_input_device().map(|d| naming(&d).0);
     let devices = host.input_devices().map_err(|e| AudioError::Device(e.to_string()))?;
-    Ok(devices.map(|d| d.to_string()).collect())
+    let mut list: Vec<InputDevice> = devices
+        .map(|d| naming(&d))
+        .filter(|(name, _)| !NOT_MICROPHONES.contains(&name.as_str()))
+        .map(|(name, description)| InputDevice {
+            is_default: default.as_ref() == Some(&name),
+            name,
+            description,
+        })
+        .collect();
+    list.sort_by(|a, b| b.is_default.cmp(&a.is_default).then_with(|| a.name.cmp(&b.name)));
+    list.dedup_by(|a, b| a.name == b.name);
+    Ok(list)
 }
 
 /// Where the chosen input device is remembered between runs: `$CROSSMODAL_CONFIG`, else the
@@ -60,7 +123,7 @@ pub fn choose_device(asked: Option<&str>, config: Option<&std::path::Path>) -> (
     }
     let Some(last) = config.and_then(remembered_device) else { return (None, false) };
     match input_devices() {
-        Ok(devices) if devices.contains(&last) => (Some(last), true),
+        Ok(devices) if devices.iter().any(|d| d.name == last || d.description == last) => (Some(last), true),
         _ => (None, false),
     }
 }
@@ -255,7 +318,11 @@ fn open_microphone(
         Some(wanted) => host
             .input_devices()
             .map_err(|e| AudioError::Device(e.to_string()))?
-            .find(|d| d.to_string() == wanted)
+            // By `--device`'s name (pulse), or by what it is called (PulseAudio Sound Server).
+            .find(|d| {
+                let (name, description) = naming(d);
+                name == wanted || description == wanted
+            })
             .ok_or_else(|| {
                 AudioError::Device(format!(
                     "no input device named '{wanted}'; `crossmodal devices` lists them"

@@ -44,7 +44,7 @@ pub struct TranscribePanel {
     /// Each live segment's line number, so a revised line takes its place.
     live_ids: Vec<crate::live::LineId>,
     partial: String,
-    devices: Option<Vec<String>>,
+    devices: Option<Vec<crate::audio::capture::InputDevice>>,
     /// Where the live session in progress is recorded, to be kept in the library.
     kept: Option<PathBuf>,
     /// Seconds before this session on the live transcript's clock: a second Record goes on
@@ -507,7 +507,14 @@ fn device_picker(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         .transcribe
         .devices
         .get_or_insert_with(|| crate::audio::capture::input_devices().unwrap_or_default());
-    let current = app.settings.input_device.clone().unwrap_or_else(|| "System default".to_owned());
+    // Shown by what it is; kept (and passed to the pipeline) by the name `--device` takes.
+    let current = match &app.settings.input_device {
+        None => "System default".to_owned(),
+        Some(name) => devices
+            .iter()
+            .find(|d| &d.name == name || &d.description == name)
+            .map_or_else(|| name.clone(), |d| d.description.clone()),
+    };
     let mut picked = None;
     // A long device name is shortened in the box (whole in the list).
     let shown = if current.chars().count() > 32 {
@@ -520,8 +527,11 @@ fn device_picker(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             picked = Some(None);
         }
         for d in devices.iter() {
-            if ui.selectable_label(app.settings.input_device.as_deref() == Some(d), d).clicked() {
-                picked = Some(Some(d.clone()));
+            let chosen = app.settings.input_device.as_deref() == Some(d.name.as_str());
+            let label =
+                if d.is_default { format!("{} (default)", d.description) } else { d.description.clone() };
+            if ui.selectable_label(chosen, label).on_hover_text(format!("--device {}", d.name)).clicked() {
+                picked = Some(Some(d.name.clone()));
             }
         }
     });
