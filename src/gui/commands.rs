@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::commands::action::Fired;
 use crate::commands::{Action, Command, CommandSet, Decision, Outcome, matcher};
 use crate::engine::Request;
 use crate::live::{Live, LiveEvent, Purpose};
@@ -17,10 +16,123 @@ use super::CrossmodalApp;
 const PHRASE_SEPARATOR: &str = " | ";
 const LOG_LINES: usize = 200;
 
+/// What an action does, as the list's menu offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Print,
+    Key,
+    Clipboard,
+    Open,
+    Run,
+    Json,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [Kind::Print, Kind::Key, Kind::Clipboard, Kind::Open, Kind::Run, Kind::Json];
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Print => "print its name",
+            Kind::Key => "press a key",
+            Kind::Clipboard => "copy to the clipboard",
+            Kind::Open => "open a file or URL",
+            Kind::Run => "run a program",
+            Kind::Json => "print a JSON line",
+        }
+    }
+
+    /// What its text field holds, when it has one.
+    fn argument(self) -> Option<&'static str> {
+        match self {
+            Kind::Key => Some("key, e.g. Right, Ctrl+Shift+T"),
+            Kind::Clipboard => Some("text (empty: what was said)"),
+            Kind::Open => Some("file or URL"),
+            Kind::Run => Some("program and arguments"),
+            Kind::Print | Kind::Json => None,
+        }
+    }
+}
+
+/// One command as it is edited: the action as its kind and the text of its field.
+#[derive(Debug, Clone, PartialEq)]
 struct Row {
     name: String,
     phrases: String,
-    action: Action,
+    kind: Kind,
+    argument: String,
+}
+
+impl Row {
+    fn from_command(c: Command) -> Self {
+        let (kind, argument) = match c.action {
+            Action::Print => (Kind::Print, String::new()),
+            Action::Key { key } => (Kind::Key, key),
+            Action::Clipboard { text } => (Kind::Clipboard, text.unwrap_or_default()),
+            Action::Open { target } => (Kind::Open, target),
+            Action::Run { program, args } => (Kind::Run, join_words(std::iter::once(&program).chain(&args))),
+            Action::Json => (Kind::Json, String::new()),
+        };
+        Row { name: c.name, phrases: c.phrases.join(PHRASE_SEPARATOR), kind, argument }
+    }
+
+    fn action(&self) -> Action {
+        let text = self.argument.trim().to_owned();
+        match self.kind {
+            Kind::Print => Action::Print,
+            Kind::Key => Action::Key { key: text },
+            Kind::Clipboard => Action::Clipboard { text: (!text.is_empty()).then_some(text) },
+            Kind::Open => Action::Open { target: text },
+            Kind::Run => {
+                let mut words = split_words(&self.argument).into_iter();
+                Action::Run { program: words.next().unwrap_or_default(), args: words.collect() }
+            }
+            Kind::Json => Action::Json,
+        }
+    }
+}
+
+/// Words for one line: a word with a space or a quote in it is quoted.
+fn join_words<'a>(words: impl Iterator<Item = &'a String>) -> String {
+    words
+        .map(|w| {
+            if w.is_empty() || w.contains([' ', '"']) {
+                format!("\"{}\"", w.replace('"', "\\\""))
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The words of a line as `join_words` writes them: spaces part words, double quotes keep
+/// spaces in one, `\"` is a quote.
+fn split_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut started) = (Vec::new(), String::new(), false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'"') => {
+                word.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            c => word.push(c),
+        }
+    }
+    if started || !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 /// One utterance in the log.
@@ -35,6 +147,8 @@ pub struct LogEntry {
 pub struct CommandsPanel {
     path: PathBuf,
     rows: Vec<Row>,
+    /// The rows as last loaded or saved: anything else is an unsaved change.
+    saved_rows: Vec<Row>,
     /// Why the list cannot be used as it stands (shown under it).
     problem: Option<String>,
     /// The set the engine has (for the actions).
@@ -55,13 +169,10 @@ impl CommandsPanel {
         } else {
             (CommandSet::built_in(), None)
         };
-        let rows = set
-            .commands
-            .into_iter()
-            .map(|c| Row { name: c.name, phrases: c.phrases.join(PHRASE_SEPARATOR), action: c.action })
-            .collect();
+        let rows: Vec<Row> = set.commands.into_iter().map(Row::from_command).collect();
         Self {
             path,
+            saved_rows: rows.clone(),
             rows,
             problem,
             active: None,
@@ -95,7 +206,7 @@ impl CommandsPanel {
                 .map(|(i, r)| Command {
                     name: r.name.trim().to_owned(),
                     phrases: r.phrases.split('|').map(|p| p.trim().to_owned()).collect(),
-                    action: r.action.clone(),
+                    action: r.action(),
                     line: i + 1,
                 })
                 .collect(),
@@ -108,7 +219,14 @@ impl CommandsPanel {
     }
 
     fn save(&mut self) -> Result<CommandSet, String> {
-        self.to_set()?.save(&self.path).map_err(|e| e.to_string())
+        let set = self.to_set()?.save(&self.path).map_err(|e| e.to_string())?;
+        self.saved_rows = self.rows.clone();
+        Ok(set)
+    }
+
+    /// The list differs from its file.
+    pub fn unsaved(&self) -> bool {
+        self.rows != self.saved_rows
     }
 
     pub fn ready(&mut self, _commands: usize) {
@@ -230,32 +348,63 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     });
     let panel = &mut app.commands;
     let mut remove = None;
+    // One command a line, each field as wide as its text (wrapping to the next line in a narrow
+    // window): names and phrases are never cut.
     egui::ScrollArea::vertical().id_salt("command-list").max_height(ui.available_height() * 0.5).show(
         ui,
         |ui| {
-            egui::Grid::new("commands").num_columns(4).striped(true).spacing([8.0, 4.0]).show(ui, |ui| {
-                let name_header = ui.strong("Name");
-                let phrases_header = ui.strong("Phrases (separated by |)");
-                ui.strong("Action");
-                ui.strong("");
-                ui.end_row();
-                for (i, row) in panel.rows.iter_mut().enumerate() {
-                    ui.add(egui::TextEdit::singleline(&mut row.name).desired_width(140.0))
-                        .labelled_by(name_header.id);
-                    ui.add(egui::TextEdit::singleline(&mut row.phrases).desired_width(360.0))
-                        .labelled_by(phrases_header.id);
-                    let fired = Fired { command: &row.name, transcript: "…", score: 0.0 };
-                    let action = row.action.describe(&fired);
-                    ui.add_sized([280.0, 20.0], egui::Label::new(&action).truncate()).on_hover_text(action);
+            let width_of = |text: &str, min: f32| (text.chars().count() as f32 * 7.5 + 20.0).max(min);
+            for (i, row) in panel.rows.iter_mut().enumerate() {
+                ui.horizontal_wrapped(|ui| {
+                    ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Extend);
+                    let full = ui.available_width();
+                    let (name_text, phrases_text, argument_text) =
+                        (row.name.clone(), row.phrases.clone(), row.argument.clone());
+                    let name = ui.label("Name");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut row.name)
+                            .desired_width(width_of(&name_text, 80.0).min(full))
+                            .hint_text("name"),
+                    )
+                    .labelled_by(name.id);
+                    let say = ui.label("Say");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut row.phrases)
+                            .desired_width(width_of(&phrases_text, 160.0).min(full))
+                            .hint_text("phrases, separated by |"),
+                    )
+                    .labelled_by(say.id)
+                    .on_hover_text("Ways to say it, separated by |");
+                    let to = ui.label("to");
+                    let kind = egui::ComboBox::from_id_salt(("action kind", i))
+                        .selected_text(row.kind.label())
+                        .show_ui(ui, |ui| {
+                            for k in Kind::ALL {
+                                ui.selectable_value(&mut row.kind, k, k.label());
+                            }
+                        });
+                    kind.response.labelled_by(to.id);
+                    if let Some(hint) = row.kind.argument() {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut row.argument)
+                                .desired_width(width_of(&argument_text, 140.0).min(full))
+                                .hint_text(hint),
+                        )
+                        .labelled_by(to.id);
+                    }
+                    // Checked as it is typed.
+                    if let Err(why) = row.action().check() {
+                        ui.colored_label(ui.visuals().error_fg_color, why);
+                    }
                     let label = format!("Remove {}", row.name);
                     let button = ui.small_button("Remove");
                     button.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
                     if button.on_hover_text(&label).clicked() {
                         remove = Some(i);
                     }
-                    ui.end_row();
-                }
-            });
+                });
+                ui.separator();
+            }
         },
     );
     if let Some(i) = remove {
@@ -264,7 +413,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     let mut saved = None;
     ui.horizontal(|ui| {
         if ui.button("Add command").clicked() {
-            panel.rows.push(Row { name: String::new(), phrases: String::new(), action: Action::Print });
+            panel.rows.push(Row {
+                name: String::new(),
+                phrases: String::new(),
+                kind: Kind::Print,
+                argument: String::new(),
+            });
         }
         if ui.button("Save").on_hover_text("Check the list and write it to its file").clicked() {
             match panel.save() {
@@ -274,6 +428,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                 }
                 Err(e) => panel.problem = Some(e),
             }
+        }
+        if panel.unsaved() {
+            ui.colored_label(ui.visuals().warn_fg_color, "unsaved changes")
+                .on_hover_text("Listening and the command line use the list as saved");
         }
     });
     if let Some(p) = &panel.problem {
@@ -288,18 +446,53 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.separator();
     ui.strong("Heard");
     egui::ScrollArea::vertical().id_salt("command-log").auto_shrink([false, false]).show(ui, |ui| {
-        egui::Grid::new("log").num_columns(5).striped(true).spacing([10.0, 4.0]).show(ui, |ui| {
-            for e in &app.commands.log {
+        // Each entry wraps within the panel: a long transcript never runs past its edge.
+        for e in &app.commands.log {
+            ui.horizontal_wrapped(|ui| {
                 ui.monospace(format!("{:6.1}s", e.start));
                 ui.label(&e.transcript);
                 ui.strong(&e.decision);
                 ui.weak(&e.scores);
                 ui.label(&e.outcome);
-                ui.end_row();
-            }
-        });
+            });
+        }
         if app.commands.log.is_empty() {
             ui.weak("Press Listen and say a command.");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_programs_words_go_to_one_line_and_back() {
+        let words: Vec<String> = ["touch", "/tmp/a b", "say \"hi\"", ""].map(str::to_owned).into();
+        let line = join_words(words.iter());
+        assert_eq!(line, r#"touch "/tmp/a b" "say \"hi\"" """#);
+        assert_eq!(split_words(&line), words);
+        assert_eq!(split_words("  ls   -l  "), ["ls", "-l"]);
+    }
+
+    #[test]
+    fn each_action_is_edited_as_a_kind_and_its_text() {
+        for action in [
+            Action::Print,
+            Action::Key { key: "Ctrl+Shift+T".into() },
+            Action::Clipboard { text: None },
+            Action::Clipboard { text: Some("hello".into()) },
+            Action::Open { target: "https://example.org".into() },
+            Action::Run { program: "notify-send".into(), args: vec!["done now".into()] },
+            Action::Json,
+        ] {
+            let row = Row::from_command(Command {
+                name: "n".into(),
+                phrases: vec!["p".into()],
+                action: action.clone(),
+                line: 1,
+            });
+            assert_eq!(row.action(), action);
+        }
+    }
 }
