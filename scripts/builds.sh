@@ -104,8 +104,10 @@ record() {
 }
 
 run_one() {
-  local name=$1 limit=${2:-} start rc=0
+  local name=$1 limit=${2:-} start rc=0 before
   start=$SECONDS
+  # The inputs as the build starts: a pass counts only for what was built.
+  before=$(digest "$name")
   if [ -n "$limit" ]; then
     timeout "$limit" "$0" check "$name" || rc=$?
   else
@@ -113,7 +115,13 @@ run_one() {
   fi
   local took=$((SECONDS - start))
   case $rc in
-    0) record "$name" "$took" ;;
+    0)
+      if [ "$(digest "$name")" != "$before" ]; then
+        echo "$name: passed in $((took / 60)) min, but its inputs changed while it built: not recorded; run it again"
+      else
+        record "$name" "$took"
+      fi
+      ;;
     124) echo "$name: cut short after $((took / 60)) min: not a pass; it runs again in a later CI" ;;
     *) echo "$name: FAILED after $((took / 60)) min (exit $rc)" >&2; return 1 ;;
   esac

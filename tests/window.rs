@@ -655,13 +655,16 @@ fn commands_show_whole_names_and_phrases_and_actions_are_edited_in_place() {
         .expect("the key field");
     key.focus();
     h.step();
-    h.get_all_by_role(Role::TextInput).find(|n| n.is_focused()).expect("focused").type_text("Ctrl+Nope");
+    h.get_all_by_role(Role::TextInput)
+        .find(egui_kittest::Node::is_focused)
+        .expect("focused")
+        .type_text("Ctrl+Nope");
     h.step();
     h.step();
     assert!(has(&h, "Nope"), "a wrong key is not flagged: {:?}", labels(&h));
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.step();
-    h.get_all_by_role(Role::TextInput).find(|n| n.is_focused()).expect("focused").type_text("F5");
+    h.get_all_by_role(Role::TextInput).find(egui_kittest::Node::is_focused).expect("focused").type_text("F5");
     h.step();
     click(&mut h, "Save");
     assert!(!has(&h, "unsaved changes"), "{:?}", labels(&h));

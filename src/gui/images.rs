@@ -20,6 +20,10 @@ use crate::space::images::EncoderChoice;
 
 use super::CrossmodalApp;
 
+/// What the number after a result's name is.
+const SCORE_MEANS: &str = "The number is the match score: how likely the result is what was asked for (0 to 1), \
+     or, for an encoder not calibrated, the cosine similarity.";
+
 /// Results asked for per search.
 const TOP: usize = 48;
 /// Results shown at first, and added by each "Show more".
@@ -287,6 +291,10 @@ impl ImagesPanel {
                     && !self.history.contains(h)
                 {
                     self.history.push(h.clone());
+                }
+                // A spoken query goes into the search box: what was heard is what is searched.
+                if let Some(h) = &found.heard {
+                    self.query.clone_from(h);
                 }
                 self.heard = found.heard;
                 self.caption_rows.clear();
@@ -716,7 +724,7 @@ fn image_cell(ui: &mut egui::Ui, panel: &ImagesPanel, rank: usize, r: &FoundImag
             }
         }
         let label = format!("{}. {} {:.3}", rank + 1, name_of(&r.path), r.score);
-        ui.add(egui::Label::new(label).wrap());
+        ui.add(egui::Label::new(label).wrap()).on_hover_text(SCORE_MEANS);
     });
 }
 
@@ -739,7 +747,7 @@ fn moment_cell(ui: &mut egui::Ui, rank: usize, m: &FoundMoment, playing: Option<
                     clock(m.end),
                     m.score
                 ))
-                .on_hover_text(m.path.display().to_string());
+                .on_hover_text(format!("{}\n{SCORE_MEANS}", m.path.display()));
             });
             let mut job = egui::text::LayoutJob::default();
             let style = ui.style();

@@ -81,8 +81,14 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             ui.spinner();
         }
         let counts = app.space.counts();
-        let summary: Vec<String> =
-            counts.iter().map(|(k, n)| format!("{n} {k}{}", if *n == 1 { "" } else { "s" })).collect();
+        let plural = |k: &str| match k {
+            "query" => "queries".to_owned(),
+            k => format!("{k}s"),
+        };
+        let summary: Vec<String> = counts
+            .iter()
+            .map(|(k, n)| if *n == 1 { format!("1 {k}") } else { format!("{n} {}", plural(k)) })
+            .collect();
         ui.label(if summary.is_empty() { "nothing to show yet".to_owned() } else { summary.join(", ") });
     });
     ui.weak("Closer points mean more alike: the first two principal components of every vector.");
@@ -96,6 +102,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         by_kind.iter().map(|(k, (_, l))| (k.clone(), l.clone())).collect();
     Plot::new("space")
         .legend(Legend::default())
+        .x_axis_label("first component")
+        .y_axis_label("second component")
         .data_aspect(1.0)
         .label_formatter(move |pos| match pos {
             HoverPosition::NearDataPoint { plot_name, index, .. } => {
