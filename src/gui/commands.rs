@@ -157,6 +157,8 @@ pub struct CommandsPanel {
     live: Option<Live>,
     pub log: VecDeque<LogEntry>,
     settings_changed: bool,
+    /// The last row's name field takes the keyboard (a command was just added).
+    focus_new: bool,
 }
 
 impl CommandsPanel {
@@ -180,6 +182,7 @@ impl CommandsPanel {
             live: None,
             log: VecDeque::new(),
             settings_changed: false,
+            focus_new: false,
         }
     }
 
@@ -222,6 +225,26 @@ impl CommandsPanel {
         let set = self.to_set()?.save(&self.path).map_err(|e| e.to_string())?;
         self.saved_rows = self.rows.clone();
         Ok(set)
+    }
+
+    /// A new, empty command at the end of the list, its name field given the keyboard.
+    pub(crate) fn add_row(&mut self) {
+        self.rows.push(Row { name: String::new(), phrases: String::new(), kind: Kind::Print, argument: String::new() });
+        self.focus_new = true;
+    }
+
+    /// Saves; a list that cannot be saved says why under it.
+    fn save_reporting(&mut self) -> Option<CommandSet> {
+        match self.save() {
+            Ok(set) => {
+                self.problem = None;
+                Some(set)
+            }
+            Err(e) => {
+                self.problem = Some(e);
+                None
+            }
+        }
     }
 
     /// The list differs from its file.
@@ -278,14 +301,30 @@ impl CommandsPanel {
             None => format!("no match: {}", d.rejected.as_deref().unwrap_or("")),
             Some(name) => format!("{name} ({} ms)", took.as_millis()),
         };
-        let outcome = match fired {
+        let outcome = match &fired {
             Outcome::Nothing => String::new(),
             Outcome::WouldDo { action, .. } => format!("would {action}"),
             Outcome::Done { line, .. } => format!("did {line}"),
             Outcome::Failed { error, .. } => format!("failed: {error}"),
         };
+        tracing::info!("heard \"{}\" at {start:.1} s: {decision}; {outcome}", d.transcript);
         self.log.push_front(LogEntry { start, transcript: d.transcript, scores, decision, outcome });
         self.log.truncate(LOG_LINES);
+    }
+}
+
+/// Saves the list (Ctrl+S on the Commands panel); listening goes on with it.
+pub(crate) fn save(app: &mut CrossmodalApp) {
+    if let Some(set) = app.commands.save_reporting() {
+        use_saved(app, set);
+    }
+}
+
+/// A list just saved: while listening, it is the one listened for.
+fn use_saved(app: &mut CrossmodalApp, set: CommandSet) {
+    if app.commands.live.is_some() {
+        app.commands.active = Some(set.clone());
+        app.send(Request::SetCommands(set, matcher_settings(app)));
     }
 }
 
@@ -297,7 +336,7 @@ pub(crate) fn matcher_settings(app: &CrossmodalApp) -> matcher::Settings {
     }
 }
 
-fn toggle_listening(app: &mut CrossmodalApp, ctx: &egui::Context) {
+pub(crate) fn toggle_listening(app: &mut CrossmodalApp, ctx: &egui::Context) {
     if let Some(live) = app.commands.live.take() {
         live.stop();
         return;
@@ -348,6 +387,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     });
     let panel = &mut app.commands;
     let mut remove = None;
+    let (focus_new, rows) = (std::mem::take(&mut panel.focus_new), panel.rows.len());
     // One command a line, each field as wide as its text (wrapping to the next line in a narrow
     // window): names and phrases are never cut.
     egui::ScrollArea::vertical().id_salt("command-list").max_height(ui.available_height() * 0.5).show(
@@ -361,12 +401,16 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                     let (name_text, phrases_text, argument_text) =
                         (row.name.clone(), row.phrases.clone(), row.argument.clone());
                     let name = ui.label("Name");
-                    ui.add(
+                    let name_field = ui.add(
                         egui::TextEdit::singleline(&mut row.name)
                             .desired_width(width_of(&name_text, 80.0).min(full))
                             .hint_text("name"),
-                    )
-                    .labelled_by(name.id);
+                    );
+                    let name_field = name_field.labelled_by(name.id);
+                    if focus_new && i + 1 == rows {
+                        name_field.request_focus();
+                        name_field.scroll_to_me(None);
+                    }
                     let say = ui.label("Say");
                     ui.add(
                         egui::TextEdit::singleline(&mut row.phrases)
@@ -412,22 +456,11 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     }
     let mut saved = None;
     ui.horizontal(|ui| {
-        if ui.button("Add command").clicked() {
-            panel.rows.push(Row {
-                name: String::new(),
-                phrases: String::new(),
-                kind: Kind::Print,
-                argument: String::new(),
-            });
+        if ui.button("Add command").on_hover_text("Ctrl+N").clicked() {
+            panel.add_row();
         }
-        if ui.button("Save").on_hover_text("Check the list and write it to its file").clicked() {
-            match panel.save() {
-                Ok(set) => {
-                    panel.problem = None;
-                    saved = Some(set);
-                }
-                Err(e) => panel.problem = Some(e),
-            }
+        if ui.button("Save").on_hover_text("Check the list and write it to its file (Ctrl+S)").clicked() {
+            saved = panel.save_reporting();
         }
         if panel.unsaved() {
             ui.colored_label(ui.visuals().warn_fg_color, "unsaved changes")
@@ -437,11 +470,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     if let Some(p) = &panel.problem {
         ui.colored_label(ui.visuals().error_fg_color, p);
     }
-    if let Some(set) = saved
-        && app.commands.live.is_some()
-    {
-        app.commands.active = Some(set.clone());
-        app.send(Request::SetCommands(set, matcher_settings(app)));
+    if let Some(set) = saved {
+        use_saved(app, set);
     }
     ui.separator();
     ui.strong("Heard");

@@ -29,7 +29,7 @@ impl FileDialogs {
 }
 
 /// What a choice is for: it decides what may be chosen and what happens next.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Want {
     /// Audio files to transcribe (a folder: the audio files in it).
     Audio,
@@ -37,8 +37,9 @@ pub(crate) enum Want {
     Library,
     /// One image, to find similar ones.
     SimilarImage,
-    /// Where to save an export, whose text is ready.
-    Save { file_name: String, contents: String },
+    /// Where to save a transcript: in `format`, or the format the chosen name ends in
+    /// (talk.srt).
+    Save { file_name: String, transcript: crate::speech::Transcript, format: crate::speech::export::Format },
 }
 
 impl Want {
@@ -388,7 +389,11 @@ mod tests {
         assert!(Want::SimilarImage.check(dir.path()).expect_err("refused").contains("folder"));
         assert_eq!(Want::Library.check(dir.path()), Ok(vec![dir.path().to_path_buf()]));
         assert!(Want::Library.check(&txt).is_err());
-        let save = Want::Save { file_name: "t.srt".into(), contents: String::new() };
+        let save = Want::Save {
+            file_name: "t.srt".into(),
+            transcript: crate::speech::Transcript::default(),
+            format: crate::speech::export::Format::Srt,
+        };
         assert_eq!(save.check(&dir.path().join("t.srt")), Ok(vec![dir.path().join("t.srt")]));
         assert!(save.check(&dir.path().join("no/t.srt")).expect_err("refused").contains("no such folder"));
         assert!(save.check(dir.path()).expect_err("refused").contains("file name"));

@@ -405,6 +405,16 @@ impl ImagesPanel {
     }
 
     /// Where the moment at `rank` is playing, if it is.
+    /// Plays (or stops) the best spoken moment among the results shown.
+    pub(crate) fn play_best(&mut self, notices: &mut Vec<String>) {
+        let best = self.results.iter().take(self.shown).position(|r| matches!(r, FoundItem::Moment(_)));
+        match best {
+            Some(rank) => self.play(rank, notices),
+            None if self.results.is_empty() => {}
+            None => notices.push("no spoken moment among the results to play".into()),
+        }
+    }
+
     pub fn playing_at(&self, rank: usize) -> Option<f64> {
         self.playing.as_ref().filter(|(r, _)| *r == rank).map(|(_, p)| p.position())
     }

@@ -305,8 +305,11 @@ impl CrossmodalApp {
                     self.images.search_similar(&self.engine, file);
                 }
             }
-            files::Want::Save { contents, .. } => {
+            files::Want::Save { transcript, format, .. } => {
                 for path in paths {
+                    let format = crate::speech::export::Format::from_path(&path).unwrap_or(format);
+                    let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                    let contents = crate::speech::export::render(&transcript, &name, format);
                     match std::fs::write(&path, &contents) {
                         Ok(()) => self.notice(format!("Saved to {}", path.display())),
                         Err(e) => self.notice(format!("{}: not saved: {e}", path.display())),
@@ -543,17 +546,55 @@ impl CrossmodalApp {
         }
     }
 
-    /// Space toggles recording (unless a text field has the keyboard); Ctrl+F goes to search.
+    /// The keyboard: Ctrl+1…5 show the panels; Ctrl+F searches; Ctrl+O opens audio files (on
+    /// the Library panel: adds to the library); Ctrl+S saves the transcript shown (on the
+    /// Commands panel: the command list); Ctrl+N adds a command. Space (unless a text field has
+    /// the keyboard) starts and stops the panel's main thing: Record, Listen on Commands, the
+    /// best spoken moment's playback on Library.
     fn shortcuts(&mut self, ctx: &egui::Context) {
-        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
+        if self.path_field.is_some() {
+            return;
+        }
+        let pressed = |key| ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, key));
+        let digits = [egui::Key::Num1, egui::Key::Num2, egui::Key::Num3, egui::Key::Num4, egui::Key::Num5];
+        for (key, tab) in digits.into_iter().zip(Tab::ALL) {
+            if pressed(key) {
+                self.tab = tab;
+            }
+        }
+        if pressed(egui::Key::F) {
             self.tab = Tab::Images;
             self.images.focus_search = true;
+        }
+        if pressed(egui::Key::O) {
+            if self.tab == Tab::Images {
+                self.choose(files::Want::Library);
+            } else {
+                self.tab = Tab::Transcribe;
+                self.choose(files::Want::Audio);
+            }
+        }
+        if pressed(egui::Key::S) {
+            match self.tab {
+                Tab::Commands => commands::save(self),
+                _ => transcribe::save_shown(self),
+            }
+        }
+        if pressed(egui::Key::N) {
+            self.tab = Tab::Commands;
+            self.commands.add_row();
         }
         if !ctx.egui_wants_keyboard_input()
             && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
         {
-            self.tab = Tab::Transcribe;
-            transcribe::toggle_recording(self, ctx);
+            match self.tab {
+                Tab::Commands => commands::toggle_listening(self, ctx),
+                Tab::Images => self.images.play_best(&mut self.notices),
+                _ => {
+                    self.tab = Tab::Transcribe;
+                    transcribe::toggle_recording(self, ctx);
+                }
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::engine::{AudioInput, Engine, JobId, Request};
 use crate::live::{Live, LiveEvent, Purpose};
-use crate::speech::export::{self, Format};
+use crate::speech::export::Format;
 use crate::speech::{self, Segment, Transcript};
 
 use super::CrossmodalApp;
@@ -246,6 +246,23 @@ impl TranscribePanel {
     }
 }
 
+/// Saving the transcript shown (Ctrl+S): its name, as text unless the name chosen ends otherwise.
+pub(crate) fn save_shown(app: &mut CrossmodalApp) {
+    let panel = &app.transcribe;
+    let (transcript, name) = match panel.shown {
+        Shown::Live if !panel.live_segments.is_empty() => (panel.live_transcript(), "recording".to_owned()),
+        Shown::File(i) => match panel.files.get(i) {
+            Some(FileJob { state: FileState::Done(t), path, .. }) => (
+                t.clone(),
+                path.file_stem().map_or_else(|| "transcript".into(), |s| s.to_string_lossy().into()),
+            ),
+            _ => return,
+        },
+        Shown::Live => return,
+    };
+    app.choose(super::files::Want::Save { file_name: format!("{name}.txt"), transcript, format: Format::Txt });
+}
+
 /// Starts recording, or stops it: the utterance in progress is still transcribed, and the
 /// pipeline is let go once it says it has ended.
 pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
@@ -467,7 +484,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             if ui.button(format!("Export {}", ext.to_uppercase())).clicked() {
                 save = Some(super::files::Want::Save {
                     file_name: format!("{name}.{ext}"),
-                    contents: export::render(&transcript, &name, format),
+                    transcript: transcript.clone(),
+                    format,
                 });
             }
         }
