@@ -88,6 +88,9 @@ pub struct LineId(pub u64);
 
 /// How often a partial transcript of the utterance in progress is asked for.
 const PARTIAL_EVERY: Duration = Duration::from_secs(1);
+/// The first partial comes once this much of the utterance is there: a short phrase (a command,
+/// "ten of clubs") is over within a second, and a first partial at 1 s came after its final.
+const FIRST_PARTIAL_SECS: f64 = 0.5;
 /// Silence after the last word past which no partial is asked for (the utterance's end is near:
 /// the detector closes it after 600 ms).
 const PARTIAL_SILENCE_SECS: f64 = 0.15;
@@ -353,7 +356,7 @@ impl Pipeline {
             ahead: None,
             shown: None,
             partial: None,
-            last_partial: Instant::now(),
+            last_partial: Instant::now().checked_sub(PARTIAL_EVERY).unwrap_or_else(Instant::now),
             lines: 0,
             heard: 0,
             answered: 0,
@@ -607,11 +610,9 @@ impl Pipeline {
         if self.vad.trailing_silence_secs() > PARTIAL_SILENCE_SECS {
             return;
         }
-        // An utterance's first second says too little to be worth a pass.
-        let Some(current) = self
-            .vad
-            .current()
-            .filter(|c| c.len() as f64 >= PARTIAL_EVERY.as_secs_f64() * f64::from(SAMPLE_RATE))
+        // An utterance's first half second says too little to be worth a pass.
+        let Some(current) =
+            self.vad.current().filter(|c| c.len() as f64 >= FIRST_PARTIAL_SECS * f64::from(SAMPLE_RATE))
         else {
             return;
         };

@@ -229,7 +229,12 @@ impl CommandsPanel {
 
     /// A new, empty command at the end of the list, its name field given the keyboard.
     pub(crate) fn add_row(&mut self) {
-        self.rows.push(Row { name: String::new(), phrases: String::new(), kind: Kind::Print, argument: String::new() });
+        self.rows.push(Row {
+            name: String::new(),
+            phrases: String::new(),
+            kind: Kind::Print,
+            argument: String::new(),
+        });
         self.focus_new = true;
     }
 

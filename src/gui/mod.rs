@@ -308,7 +308,8 @@ impl CrossmodalApp {
             files::Want::Save { transcript, format, .. } => {
                 for path in paths {
                     let format = crate::speech::export::Format::from_path(&path).unwrap_or(format);
-                    let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+                    let name =
+                        path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
                     let contents = crate::speech::export::render(&transcript, &name, format);
                     match std::fs::write(&path, &contents) {
                         Ok(()) => self.notice(format!("Saved to {}", path.display())),

@@ -260,7 +260,11 @@ pub(crate) fn save_shown(app: &mut CrossmodalApp) {
         },
         Shown::Live => return,
     };
-    app.choose(super::files::Want::Save { file_name: format!("{name}.txt"), transcript, format: Format::Txt });
+    app.choose(super::files::Want::Save {
+        file_name: format!("{name}.txt"),
+        transcript,
+        format: Format::Txt,
+    });
 }
 
 /// Starts recording, or stops it: the utterance in progress is still transcribed, and the
