@@ -264,5 +264,5 @@ fn listening_ends_when_the_input_ends_after_the_last_answer() {
     let out = child.wait_with_output().expect("output");
     let (ok, stdout, stderr) = split(&out);
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("1 utterances heard, 1 answered"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("1 utterance heard, 1 answered"), "{stdout}\n{stderr}");
 }

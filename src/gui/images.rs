@@ -28,8 +28,6 @@ const SCORE_MEANS: &str = "The number is the match score: how likely the result 
 const TOP: usize = 48;
 /// Results shown at first, and added by each "Show more".
 const PAGE: usize = 12;
-/// Images the captions view compares (the best results).
-const CAPTION_IMAGES: usize = 6;
 const THUMB: f32 = 128.0;
 
 type Decoded = (PathBuf, Result<egui::ColorImage, String>);
@@ -657,12 +655,13 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         )
         .labelled_by(label.id);
         ui.vertical(|ui| {
-            let images: Vec<PathBuf> =
-                app.images.images().take(CAPTION_IMAGES).map(|r| r.path.clone()).collect();
+            // Every image shown is scored, not only the first few (Show more adds to them).
+            let images: Vec<PathBuf> = app.images.images().map(|r| r.path.clone()).collect();
             let can = !images.is_empty() && !app.images.captions.trim().is_empty();
             if ui
                 .add_enabled(can, egui::Button::new("Match captions"))
-                .on_hover_text("Which caption fits each of the top images")
+                .on_hover_text("Which caption fits each image shown")
+                .on_disabled_hover_text("Search first, and write a caption a line")
                 .clicked()
             {
                 app.images.captioning = true;
