@@ -401,9 +401,9 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
         Some(Command::Add { paths, library, model, watch, every }) => {
             model_store::speech_spec(&model)?;
             let watch = watch.then(|| Duration::from_secs_f64(every.max(0.5)));
-            index_existing(store, &paths, library, Some(&model), watch)
+            index(store, &paths, library, Some(&model), watch)
         }
-        Some(Command::Index { dirs, library }) => index_existing(store, &dirs, library, None, None),
+        Some(Command::Index { dirs, library }) => index(store, &dirs, library, None, None),
         Some(Command::Search {
             query,
             kind,
@@ -484,25 +484,6 @@ fn progress_bar(template: &str, length: u64) -> ProgressBar {
     bar
 }
 
-/// `index` of the paths that exist; one that does not is an error (the rest are still added).
-fn index_existing(
-    store: ModelStore,
-    paths: &[PathBuf],
-    library: LibraryArgs,
-    speech: Option<&str>,
-    watch: Option<Duration>,
-) -> anyhow::Result<ExitCode> {
-    let (there, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| p.exists());
-    for p in &missing {
-        eprintln!("error: {}: no such file or folder", p.display());
-    }
-    if there.is_empty() {
-        return Ok(ExitCode::FAILURE);
-    }
-    let code = index(store, &there, library, speech, watch)?;
-    Ok(if missing.is_empty() { code } else { ExitCode::FAILURE })
-}
-
 fn index(
     store: ModelStore,
     paths: &[PathBuf],
@@ -510,6 +491,15 @@ fn index(
     speech: Option<&str>,
     watch: Option<Duration>,
 ) -> anyhow::Result<ExitCode> {
+    // A path that is not there is an error; the ones that are are still added.
+    let (there, missing): (Vec<PathBuf>, Vec<PathBuf>) = paths.iter().cloned().partition(|p| p.exists());
+    for p in &missing {
+        eprintln!("error: {}: no such file or folder", p.display());
+    }
+    if there.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    let paths = there.as_slice();
     let LibraryArgs { gallery, reindex, encoder } = library;
     let path = gallery_path(gallery)?;
     let engine = Engine::start(store, unwatched());
@@ -553,7 +543,7 @@ fn index(
             break;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// One add run, with a progress bar on a terminal; `stop` cancels it.

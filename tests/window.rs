@@ -104,6 +104,15 @@ impl egui::DroppedFile for Dropped {
     }
 }
 
+/// Ctrl+F, the query typed into the search box, Enter.
+fn search_for(h: &mut App, query: &str) {
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    h.step();
+    h.get_by_role_and_label(Role::TextInput, "Search").type_text(query);
+    h.step();
+    h.key_press(egui::Key::Enter);
+}
+
 /// Drops files on the window with the pointer at `at`.
 fn drop_files(h: &mut App, files: &[PathBuf], at: egui::Pos2) {
     h.hover_at(at);
@@ -492,11 +501,7 @@ fn one_search_finds_moments_and_images_and_a_moment_plays() {
     });
 
     // A paraphrase of what is said finds the recording first, above every image.
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
-    h.step();
-    h.get_by_role_and_label(Role::TextInput, "Search").type_text("move ahead ten metres");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    search_for(&mut h, "move ahead ten metres");
     wait(&mut h, "results", Duration::from_secs(30), |h| has(h, "1. goforward.wav 0:00.0–"));
     assert!(has(&h, "Go forward"), "the moment's words are not shown: {:?}", labels(&h));
     assert!(has(&h, "moon.png"), "the images are not in the list");
@@ -552,11 +557,7 @@ fn search_results_fit_the_window_at_every_width_and_more_wait_behind_a_button() 
     wait(&mut h, "the folders to be added", Duration::from_mins(3), |h| {
         has(h, "Library: 11 images, 12 recordings")
     });
-    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
-    h.step();
-    h.get_by_role_and_label(Role::TextInput, "Search").type_text("glutton");
-    h.step();
-    h.key_press(egui::Key::Enter);
+    search_for(&mut h, "glutton");
     wait(&mut h, "results", Duration::from_secs(30), |h| has(h, "1. "));
     for width in [1000.0, 560.0, 1280.0, 1920.0] {
         h.set_size(egui::vec2(width, if width < 600.0 { 420.0 } else { 680.0 }));
@@ -781,7 +782,7 @@ fn check_layout(width: f32, height: f32, snapshot: Option<&str>) {
     let long = format!("no such microphone {}", "with a very long name ".repeat(6));
     let settings = Settings { input_device: Some(long.trim().into()), ..settings() };
     let options = Options { settings: Some(settings), ..Options::default() };
-    let mut h = open_sized(ModelStore::at(dir.path().join("store")), options, egui::vec2(width, height));
+    let mut h = open_sized(default_only(&dir.path().join("store")), options, egui::vec2(width, height));
     let device = h.get_by_label_contains("Device: ").rect();
     assert!(device.max.x <= width + 0.5, "the device line runs out of a {width} px window: {device:?}");
     for title in ["Transcribe", "Commands", "Library", "Space", "Settings"] {
@@ -835,7 +836,7 @@ fn no_microphone_is_a_notice_not_a_crash() {
     let dir = tempfile::tempdir().expect("temp");
     let settings = Settings { input_device: Some("no such microphone".into()), ..settings() };
     let options = Options { settings: Some(settings), ..Options::default() };
-    let mut h = open(ModelStore::at(dir.path().join("store")), options);
+    let mut h = open(default_only(&dir.path().join("store")), options);
     click(&mut h, "Record");
     wait(&mut h, "the notice", Duration::from_secs(10), |h| {
         has(h, "no input device named 'no such microphone'")
