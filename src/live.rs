@@ -473,8 +473,9 @@ impl Pipeline {
             }
             let shown = self.shown.take();
             if let Some(shown) = shown.filter(|s| s.len == samples.len()) {
-                // The line shown at the pause is this utterance's: it stands.
+                // The line shown at the pause is this utterance's: it stands, and answers it.
                 self.ahead = None;
+                self.answered += 1;
                 self.report.send(LiveEvent::Settled(shown.id));
                 continue;
             }

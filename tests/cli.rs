@@ -172,6 +172,16 @@ fn a_file_that_starts_with_speech_is_heard_live_and_one_utterance_is_singular() 
     assert!(ok, "{err}");
     assert!(out.to_lowercase().contains("of clubs"), "{out}");
     assert!(err.contains("1 utterance heard, 1 answered"), "{err}");
+    // A line shown at the pause that then stands answers its utterance too (this one said
+    // "0 answered" under its line).
+    let (ok, out, err) = run({
+        let mut c = crossmodal(dir.path());
+        c.args(["listen", "--input", &clip("something.wav")]);
+        c
+    });
+    assert!(ok, "{err}");
+    assert!(out.to_lowercase().contains("somewhere"), "{out}");
+    assert!(err.contains("1 utterance heard, 1 answered"), "{err}");
 }
 
 #[test]
