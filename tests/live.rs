@@ -348,3 +348,15 @@ fn a_pause_inside_a_phrase_gives_one_line() {
     let seven = words.iter().position(|w| w == "seven" || w == "7");
     assert!(matches!((ten, seven), (Some(t), Some(s)) if t < s), "heard {lines:?}");
 }
+
+#[test]
+fn a_transcript_says_its_sentence_with_words_joined_but_not_another_one() {
+    let reference = "unless to be rather cold hearted and rather selfish is to be ill disposed";
+    // Heard through the server in fan noise (4 word errors of 14, 5 letters of 61).
+    assert!(common::says(
+        "Unless to be rather coldhearted and rather selfish is to be old-asposed.",
+        reference
+    ));
+    assert!(!common::says("And Mr. John Dashwood had then leisure to consider", reference));
+    assert!(!common::says("Unless to be rather cold.", reference));
+}
