@@ -339,7 +339,9 @@ impl Vad {
 /// Where the first speech in a buffer begins (pre-roll included), in seconds; `None` if the
 /// buffer holds nothing the detector would call speech.
 pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32]) -> Option<f64> {
-    let mut vad = Vad::new(Arc::clone(model)).for_recording();
+    // Not `for_recording`: every Whisper pass is gated here, a live utterance included, and an
+    // utterance begins with the room (its pre-roll) that babble must be judged against.
+    let mut vad = Vad::new(Arc::clone(model));
     for block in samples.chunks(SAMPLE_RATE as usize) {
         if let Some(at) = vad.push(block).iter().find_map(|e| match e {
             VadEvent::Started { at } => Some(*at),
