@@ -88,9 +88,10 @@ pub struct LineId(pub u64);
 
 /// How often a partial transcript of the utterance in progress is asked for.
 const PARTIAL_EVERY: Duration = Duration::from_secs(1);
-/// The first partial comes once this much of the utterance is there: a short phrase (a command,
-/// "ten of clubs") is over within a second, and a first partial at 1 s came after its final.
-const FIRST_PARTIAL_SECS: f64 = 0.5;
+/// The first partial comes once this much of the utterance is there. Half a second gave short
+/// phrases a partial, but the window's live test then once saw no partial during a 3 s sentence
+/// (a half-second pass says nothing and holds the next one back a second): kept at 1 s.
+const FIRST_PARTIAL_SECS: f64 = 1.0;
 /// Silence after the last word past which no partial is asked for (the utterance's end is near:
 /// the detector closes it after 600 ms).
 const PARTIAL_SILENCE_SECS: f64 = 0.15;
