@@ -179,6 +179,9 @@ pub(crate) struct PathField {
     pub(crate) want: Want,
     text: String,
     focus: bool,
+    /// The completions of `text` as last listed: the folder is read again only when the text
+    /// changes, not every frame the field is drawn.
+    listed: Option<(String, Vec<String>)>,
 }
 
 /// What the path field came to this frame.
@@ -195,7 +198,7 @@ impl PathField {
         if let Want::Save { file_name, .. } = &want {
             text.push_str(file_name);
         }
-        Self { want, text, focus: true }
+        Self { want, text, focus: true, listed: None }
     }
 
     /// The typed path, `~` expanded.
@@ -205,6 +208,18 @@ impl PathField {
 
     /// The folder's entries that start with what is typed after the last `/`: folders first (with
     /// a `/`), then files of the wanted kind, by name; at most `limit`.
+    /// `completions` of what is typed now, read again only when the text changed.
+    fn listing(&mut self) -> Vec<String> {
+        match &self.listed {
+            Some((text, list)) if *text == self.text => list.clone(),
+            _ => {
+                let list = self.completions(200);
+                self.listed = Some((self.text.clone(), list.clone()));
+                list
+            }
+        }
+    }
+
     fn completions(&self, limit: usize) -> Vec<String> {
         let (dir, stem) = match self.text.rfind('/') {
             Some(i) => (&self.text[..=i], &self.text[i + 1..]),
@@ -252,7 +267,7 @@ impl PathField {
                     self.focus = false;
                 }
                 // What is typed this frame counts at once: the list and the verdict follow it.
-                let mut completions = self.completions(200);
+                let mut completions = self.listing();
                 if edit.has_focus()
                     && ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Tab))
                     && let Some(common) = common_prefix(&completions)
@@ -260,7 +275,7 @@ impl PathField {
                 {
                     self.text = common;
                     move_cursor_to_end(ui.ctx(), edit.id, &self.text);
-                    completions = self.completions(200);
+                    completions = self.listing();
                 }
                 let checked = self.want.check(&self.path());
                 match &checked {
