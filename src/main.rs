@@ -914,24 +914,35 @@ fn specs(names: &[String], default: bool) -> anyhow::Result<Vec<&'static model_s
 fn models(store: &ModelStore, command: ModelsCommand) -> anyhow::Result<ExitCode> {
     match command {
         ModelsCommand::List => {
-            println!("{:<20} {:<28} {:>10}  STATE", "MODEL", "ROLE", "SIZE");
+            let (_, device) = crossmodal::engine::device::pick();
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let recommended = model_store::catalogue::recommended_whisper(device.gpu, cores, "en");
+            println!("{:<30} {:<28} {:>10}  {:<14} SPEED", "MODEL", "ROLE", "SIZE", "STATE");
             for spec in CATALOGUE {
-                let name = if spec.default { format!("{} *", spec.name) } else { spec.name.to_owned() };
+                let mark = match (spec.default, spec.name == recommended) {
+                    (true, true) => " * +",
+                    (true, false) => " *",
+                    (false, true) => " +",
+                    (false, false) => "",
+                };
                 let (size, state) = if store.is_installed(spec) {
                     (store.installed_bytes(spec), "installed")
                 } else {
                     (spec.approx_bytes, "not installed")
                 };
                 println!(
-                    "{name:<20} {:<28} {:>10}  {state}",
+                    "{:<30} {:<28} {:>10}  {state:<14} {}",
+                    format!("{}{mark}", spec.name),
                     spec.role.describe(),
-                    model_store::human_size(size)
+                    model_store::human_size(size),
+                    model_store::catalogue::speed_class(spec).unwrap_or("")
                 );
             }
             println!(
                 "\n* fetched by `crossmodal models fetch` with no names. Store: {}",
                 store.root().display()
             );
+            println!("+ recommended for speech on this machine ({}, {cores} cores)", device.name);
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Fetch { names, source } => {

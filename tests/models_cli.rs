@@ -19,11 +19,58 @@ fn list_shows_every_model_with_role_and_state() {
     }
     let tiny = stdout.lines().find(|l| l.starts_with("whisper-tiny.en")).expect("row");
     assert!(
-        tiny.contains("speech (English)") && tiny.ends_with("installed") && !tiny.contains("not installed"),
+        tiny.contains("speech (English)")
+            && tiny.contains(" installed ")
+            && !tiny.contains("not installed")
+            && tiny.ends_with("fast on any CPU"),
         "{tiny}"
     );
     let clip = stdout.lines().find(|l| l.starts_with("clip-vit-b32")).expect("row");
-    assert!(clip.ends_with("not installed"), "{clip}");
+    assert!(clip.trim_end().ends_with("not installed"), "{clip}");
+    // The Whisper family, each with its download size and speed class; one is recommended.
+    let turbo = stdout.lines().find(|l| l.starts_with("whisper-large-v3-turbo ")).expect("turbo row");
+    assert!(
+        turbo.contains("speech (multilingual)")
+            && turbo.contains("1.6 GB")
+            && turbo.contains("not installed")
+            && turbo.ends_with("for a GPU; slow on a CPU"),
+        "{turbo}"
+    );
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("whisper-")).count(), 12, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("whisper-") && l.contains(" + ")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(stdout.contains("+ recommended for speech on this machine (CPU"), "{stdout}");
+}
+
+#[test]
+fn a_whisper_size_only_on_the_hub_fails_to_fetch_offline_with_what_was_tried_and_the_manual_way() {
+    let dir = tempfile::tempdir().expect("temp");
+    let out = common::crossmodal()
+        .env("CROSSMODAL_MODELS", dir.path())
+        .env("CROSSMODAL_SOURCE", "auto")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("HF_HOME", dir.path().join("hf"))
+        .args(["models", "fetch", "whisper-small.en"])
+        .output()
+        .expect("runs");
+    let (ok, stdout, stderr) = split(&out);
+    assert!(!ok, "{stdout}\n{stderr}");
+    assert!(stderr.contains("whisper-small.en could not be fetched"), "{stderr}");
+    assert!(stderr.contains("- Hugging Face hub: ggerganov/whisper.cpp"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "download ggml-small.en.bin from https://huggingface.co/ggerganov/whisper.cpp and put them in {}",
+            dir.path().join("whisper-small.en").display()
+        )),
+        "{stderr}"
+    );
+    // Nothing half-written is left to pass as installed.
+    let (_, list, _) = run_with_store(dir.path(), &["models", "list"]);
+    let row = list.lines().find(|l| l.starts_with("whisper-small.en")).expect("row");
+    assert!(row.contains("not installed"), "{row}");
 }
 
 #[test]
@@ -117,7 +164,7 @@ fn unknown_model_lists_the_known_ones() {
     assert!(!ok);
     assert!(
         stderr.contains("unknown model 'whisper-huge'")
-            && stderr.contains("whisper-tiny.en, whisper-base, minilm"),
+            && stderr.contains("whisper-tiny.en, whisper-tiny, whisper-base, whisper-base.en"),
         "{stderr}"
     );
 }

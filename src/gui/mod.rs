@@ -232,6 +232,18 @@ impl CrossmodalApp {
         self.input_file.as_deref()
     }
 
+    /// The Whisper model to recommend on this machine: turbo where a model runs on a GPU, else by
+    /// the CPU's cores and the language asked for (`catalogue::recommended_whisper`).
+    pub(crate) fn recommended_whisper(&self) -> &'static str {
+        let gpu = self.device.as_ref().is_some_and(|d| d.gpu)
+            || self
+                .models
+                .values()
+                .any(|s| matches!(s, ModelStatus::Ready { device } if !device.starts_with("CPU")));
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        crate::model_store::catalogue::recommended_whisper(gpu, cores, &self.settings.language)
+    }
+
     /// Why the speech model `name` cannot be used now (not installed, downloading, failed), or
     /// nothing when it can.
     pub(crate) fn model_unusable(&self, name: &str) -> Option<String> {

@@ -110,18 +110,30 @@ impl Settings {
 
 pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
     ui.label(format!("Model store: {}", app.store_root.display()));
+    let recommended = app.recommended_whisper();
+    ui.label(format!("Recommended for speech on this machine: {recommended}"));
     ui.add_space(8.0);
-    egui::Grid::new("models").striped(true).num_columns(5).spacing([16.0, 6.0]).show(ui, |ui| {
-        for h in ["Model", "Role", "Size", "Status", ""] {
+    egui::Grid::new("models").striped(true).num_columns(6).spacing([16.0, 6.0]).show(ui, |ui| {
+        for h in ["Model", "Role", "Size", "Speed", "Status", ""] {
             ui.strong(h);
         }
         ui.end_row();
         for spec in CATALOGUE {
             let status = app.models.get(spec.name).cloned().unwrap_or(ModelStatus::NotInstalled);
-            ui.label(spec.name);
+            if spec.name == recommended {
+                ui.label(format!("{} (recommended)", spec.name));
+            } else {
+                ui.label(spec.name);
+            }
             ui.label(spec.role.describe());
+            // On disk when installed, else what the download will take.
             let bytes = app.model_bytes.get(spec.name).copied().unwrap_or(0);
-            ui.label(if bytes > 0 { crate::model_store::human_size(bytes) } else { "—".to_owned() });
+            if bytes > 0 {
+                ui.label(crate::model_store::human_size(bytes));
+            } else {
+                ui.weak(format!("≈ {}", crate::model_store::human_size(spec.approx_bytes)));
+            }
+            ui.label(crate::model_store::catalogue::speed_class(spec).unwrap_or(""));
             let color = match status {
                 ModelStatus::Ready { .. } => ui.visuals().widgets.active.text_color(),
                 ModelStatus::Failed(_) => ui.visuals().error_fg_color,

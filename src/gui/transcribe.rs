@@ -370,6 +370,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
             .collect();
         // A model that is not installed cannot be chosen; its download is offered right here.
         let mut fetch = None;
+        let recommended = app.recommended_whisper();
         egui::ComboBox::from_label("Model").selected_text(app.settings.model.clone()).show_ui(ui, |ui| {
             for m in &speech_models {
                 let status = app.models.get(m).cloned().unwrap_or(crate::engine::ModelStatus::NotInstalled);
@@ -377,7 +378,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
                     status,
                     crate::engine::ModelStatus::NotInstalled | crate::engine::ModelStatus::Fetching
                 );
-                let label = if usable { (*m).to_owned() } else { format!("{m} ({status})") };
+                let speed = crate::model_store::spec(m)
+                    .ok()
+                    .and_then(crate::model_store::catalogue::speed_class)
+                    .unwrap_or_default();
+                let mut label = if usable { (*m).to_owned() } else { format!("{m} ({status})") };
+                if *m == recommended {
+                    label.push_str(" · recommended");
+                }
+                let label = format!("{label} · {speed}");
                 ui.add_enabled_ui(usable, |ui| {
                     ui.selectable_value(&mut app.settings.model, (*m).to_owned(), label);
                 })

@@ -33,6 +33,10 @@ pub struct ModelFile {
     /// program's own CTranslate2 conversion, say). Empty: no public digest is known, so the digest
     /// is recorded when the file is first downloaded and checked against that record afterwards.
     pub sha256: &'static [&'static str],
+    /// SHA-1 digests published by the file's makers where they publish no SHA-256 (whisper.cpp's
+    /// `models/README.md`). A file that matches one is accepted, and its SHA-256 recorded then is
+    /// what later checks compare against.
+    pub sha1: &'static [&'static str],
     /// A model counts as installed when all its required files are present. Optional files are
     /// extras that only some sources bring (the CTranslate2 original next to a converted ggml).
     pub required: bool,
@@ -113,6 +117,44 @@ pub const CLIP: &str = "clip-vit-b32";
 pub const SILERO_VAD: &str = "silero-vad";
 
 pub const DEFAULT_WHISPER: &str = WHISPER_TINY_EN;
+/// What the model picker recommends: the turbo model where Whisper runs on a GPU; on a CPU the
+/// largest model that keeps up with speech there.
+pub const WHISPER_TURBO: &str = "whisper-large-v3-turbo";
+pub const WHISPER_SMALL_EN: &str = "whisper-small.en";
+pub const WHISPER_BASE_EN: &str = "whisper-base.en";
+
+/// SHA-1 of the hub's ggml files as whisper.cpp's `models/README.md` publishes them.
+const TINY_EN_SHA1: &str = "c78c86eb1a8faa21b369bcd33207cc90d64ae9df";
+const BASE_SHA1: &str = "465707469ff3a37a2b9b8d8f89f2f99de7299dac";
+
+const MIB: u64 = 1 << 20;
+
+/// A Whisper model as whisper.cpp publishes it on the hub: one ggml file, checked against the
+/// SHA-1 whisper.cpp's `models/README.md` lists for it (the only digest published), sized as that
+/// list says. No registry package carries these.
+macro_rules! whisper_cpp {
+    ($size:literal, $role:ident, $mib:expr, $sha1:literal) => {
+        ModelSpec {
+            name: concat!("whisper-", $size),
+            role: Role::$role,
+            default: false,
+            approx_bytes: $mib * MIB,
+            files: &[ModelFile {
+                name: concat!("ggml-", $size, ".bin"),
+                sha256: &[],
+                sha1: &[$sha1],
+                required: true,
+            }],
+            hub: Some(HubSource {
+                repo: "ggerganov/whisper.cpp",
+                revision: "main",
+                files: &[(concat!("ggml-", $size, ".bin"), concat!("ggml-", $size, ".bin"))],
+            }),
+            mirror: None,
+            homepage: "https://huggingface.co/ggerganov/whisper.cpp",
+        }
+    };
+}
 
 /// Digest of `ggml-tiny.en.bin` as this program converts it from the CTranslate2 mirror.
 /// The converter is deterministic; a test re-derives the file and checks it against this.
@@ -134,26 +176,31 @@ pub static CATALOGUE: &[ModelSpec] = &[
                     "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
                     TINY_EN_CONVERTED_SHA256,
                 ],
+                sha1: &[TINY_EN_SHA1],
                 required: true,
             },
             ModelFile {
                 name: "ct2/model.bin",
                 sha256: &["1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/config.json",
                 sha256: &["14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/tokenizer.json",
                 sha256: &["929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/vocabulary.txt",
                 sha256: &["ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf"],
+                sha1: &[],
                 required: false,
             },
         ],
@@ -190,6 +237,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         }),
         homepage: "https://huggingface.co/ggerganov/whisper.cpp",
     },
+    whisper_cpp!("tiny", SpeechMultilingual, 75, "bd577a113a864445d4c299885e0cb97d4ba92b5f"),
     ModelSpec {
         name: WHISPER_BASE,
         role: Role::SpeechMultilingual,
@@ -203,26 +251,31 @@ pub static CATALOGUE: &[ModelSpec] = &[
                     "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
                     BASE_CONVERTED_SHA256,
                 ],
+                sha1: &[BASE_SHA1],
                 required: true,
             },
             ModelFile {
                 name: "ct2/model.bin",
                 sha256: &["905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/config.json",
                 sha256: &["56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/tokenizer.json",
                 sha256: &["7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"],
+                sha1: &[],
                 required: false,
             },
             ModelFile {
                 name: "ct2/vocabulary.json",
                 sha256: &["22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"],
+                sha1: &[],
                 required: false,
             },
         ],
@@ -279,6 +332,15 @@ pub static CATALOGUE: &[ModelSpec] = &[
         }),
         homepage: "https://huggingface.co/ggerganov/whisper.cpp",
     },
+    whisper_cpp!("base.en", Speech, 142, "137c40403d78fd54d454da0f9bd998f78703390c"),
+    whisper_cpp!("small", SpeechMultilingual, 466, "55356645c2b361a969dfd0ef2c5a50d530afd8d5"),
+    whisper_cpp!("small.en", Speech, 466, "db8a495a91d927739e50b3fc1cc4c6b8f6c2d022"),
+    whisper_cpp!("medium", SpeechMultilingual, 1536, "fd9727b6e1217c2f614f9b698455c4ffd82463b4"),
+    whisper_cpp!("medium.en", Speech, 1536, "8c30f0e44ce9560643ebd10bbe50cd20eafd3723"),
+    whisper_cpp!("large-v3", SpeechMultilingual, 2970, "ad82bf6a9043ceed055076d0fd39f5f186ff8062"),
+    whisper_cpp!("large-v3-q5_0", SpeechMultilingual, 1126, "e6e2ed78495d403bef4b7cff42ef4aaadcfea8de"),
+    whisper_cpp!("large-v3-turbo", SpeechMultilingual, 1536, "4af2b29d7ec73d781377bfd1758ca957a807e941"),
+    whisper_cpp!("large-v3-turbo-q5_0", SpeechMultilingual, 547, "e050f7970618a659205450ad97eb95a18d69c9ee"),
     ModelSpec {
         name: MINILM,
         role: Role::Text,
@@ -288,21 +350,25 @@ pub static CATALOGUE: &[ModelSpec] = &[
             ModelFile {
                 name: "model.safetensors",
                 sha256: &["53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"],
+                sha1: &[],
                 required: true,
             },
             ModelFile {
                 name: "config.json",
                 sha256: &["953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"],
+                sha1: &[],
                 required: true,
             },
             ModelFile {
                 name: "tokenizer.json",
                 sha256: &["be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"],
+                sha1: &[],
                 required: true,
             },
             ModelFile {
                 name: "1_Pooling/config.json",
                 sha256: &["4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"],
+                sha1: &[],
                 required: true,
             },
         ],
@@ -352,6 +418,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         files: &[ModelFile {
             name: "efficientnet-lite0-57934424.pth",
             sha256: &["579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"],
+            sha1: &[],
             required: true,
         }],
         hub: None,
@@ -376,9 +443,9 @@ pub static CATALOGUE: &[ModelSpec] = &[
         default: false,
         approx_bytes: 608_000_000,
         files: &[
-            ModelFile { name: "model.safetensors", sha256: &[], required: true },
-            ModelFile { name: "tokenizer.json", sha256: &[], required: true },
-            ModelFile { name: "config.json", sha256: &[], required: true },
+            ModelFile { name: "model.safetensors", sha256: &[], sha1: &[], required: true },
+            ModelFile { name: "tokenizer.json", sha256: &[], sha1: &[], required: true },
+            ModelFile { name: "config.json", sha256: &[], sha1: &[], required: true },
         ],
         hub: Some(HubSource {
             repo: "openai/clip-vit-base-patch32",
@@ -401,6 +468,7 @@ pub static CATALOGUE: &[ModelSpec] = &[
         files: &[ModelFile {
             name: "silero_vad_16k_op15.onnx",
             sha256: &["7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49"],
+            sha1: &[],
             required: true,
         }],
         // Its authors publish it on PyPI (MIT): the package is the source for everyone. The 16 kHz
@@ -423,6 +491,38 @@ pub static CATALOGUE: &[ModelSpec] = &[
         homepage: "https://github.com/snakers4/silero-vad",
     },
 ];
+
+/// How fast a Whisper model runs, for the picker: the number of weights decides it (a quantised
+/// file reads less memory but does the same work). `None` for other models.
+pub fn speed_class(spec: &ModelSpec) -> Option<&'static str> {
+    if !matches!(spec.role, Role::Speech | Role::SpeechMultilingual) {
+        return None;
+    }
+    let size = spec.name.trim_start_matches("whisper-");
+    Some(if size.starts_with("tiny") || size.starts_with("base") {
+        "fast on any CPU"
+    } else if size.starts_with("small") {
+        "moderate on a CPU"
+    } else if size.starts_with("large-v3-turbo") {
+        // 32 encoder layers like large-v3, but 4 decoder layers instead of 32.
+        "for a GPU; slow on a CPU"
+    } else {
+        "slow on a CPU: for a GPU"
+    })
+}
+
+/// The Whisper model to recommend: turbo where Whisper runs on a GPU, else small.en with 8 or more
+/// cores and base.en below that; the multilingual size when the language is not English.
+pub fn recommended_whisper(gpu: bool, cores: usize, language: &str) -> &'static str {
+    let english = matches!(language.trim().to_ascii_lowercase().as_str(), "" | "auto" | "en" | "english");
+    match (gpu, cores >= 8, english) {
+        (true, _, _) => WHISPER_TURBO,
+        (false, true, true) => WHISPER_SMALL_EN,
+        (false, true, false) => "whisper-small",
+        (false, false, true) => WHISPER_BASE_EN,
+        (false, false, false) => WHISPER_BASE,
+    }
+}
 
 /// Looks a model up by name.
 pub fn find(name: &str) -> Option<&'static ModelSpec> {

@@ -11,6 +11,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::catalogue::{MirrorSource, ModelFile, ModelSpec};
@@ -55,16 +56,20 @@ pub enum FetchOutcome {
     },
 }
 
-/// A writer that hashes and counts what passes through it.
+/// A writer that hashes what passes through it (SHA-1 too where only that is published).
 struct Hashing<W> {
     inner: W,
     hasher: Sha256,
+    sha1: Option<Sha1>,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        if let Some(sha1) = &mut self.sha1 {
+            sha1.update(&buf[..n]);
+        }
         Ok(n)
     }
 
@@ -89,18 +94,27 @@ fn install_file(
         .prefix(PARTIAL_PREFIX)
         .tempfile_in(&dir)
         .map_err(|source| StoreError::NotWritable { path: dir.clone(), source })?;
-    let digest = {
-        let mut writer = Hashing { inner: BufWriter::new(tmp.as_file()), hasher: Sha256::new() };
+    let (digest, sha1) = {
+        let sha1 = (!file.sha1.is_empty()).then(Sha1::new);
+        let mut writer = Hashing { inner: BufWriter::new(tmp.as_file()), hasher: Sha256::new(), sha1 };
         write_bytes(&mut writer)?;
         writer.flush().map_err(StoreError::io(format!("writing {}", target.display())))?;
-        hex(&writer.hasher.finalize())
+        (hex(&writer.hasher.finalize()), writer.sha1.map(|h| hex(&h.finalize())))
     };
-    if !file.sha256.is_empty() && !file.sha256.contains(&digest.as_str()) {
+    let pinned = !file.sha256.is_empty() || !file.sha1.is_empty();
+    let matches =
+        file.sha256.contains(&digest.as_str()) || sha1.as_deref().is_some_and(|d| file.sha1.contains(&d));
+    if pinned && !matches {
+        let (algo, expected, actual) = match sha1 {
+            Some(sha1) if file.sha256.is_empty() => ("sha1", file.sha1.join(" or "), sha1),
+            _ => ("sha256", file.sha256.join(" or "), digest),
+        };
         return Err(StoreError::Corrupt {
             path: target,
             model: spec.name.to_owned(),
-            expected: file.sha256.join(" or "),
-            actual: digest,
+            algo,
+            expected,
+            actual,
         });
     }
     tmp.as_file().sync_all().map_err(StoreError::io(format!("writing {}", target.display())))?;
@@ -157,7 +171,7 @@ pub(super) fn fetch(
     if options.source != Source::Mirror {
         if let Some(hub) = &spec.hub {
             log(&format!("{}: downloading from the Hugging Face hub ({})", spec.name, hub.repo));
-            match from_hub(store, spec, options) {
+            match from_hub(store, spec, options, log) {
                 Ok(()) => {
                     return Ok(FetchOutcome::Installed { from: format!("huggingface.co/{}", hub.repo) });
                 }
@@ -200,15 +214,71 @@ pub(super) fn fetch(
     })
 }
 
-fn from_hub(store: &ModelStore, spec: &'static ModelSpec, options: &FetchOptions) -> Result<(), StoreError> {
+/// A download's progress as log lines ("ggml-small.en.bin: 120.4 MB of 487.6 MB (24 %)"), at most
+/// one a second and one at the end.
+struct LineProgress<'a> {
+    log: &'a mut dyn FnMut(&str),
+    file: String,
+    total: usize,
+    done: usize,
+    last: Option<std::time::Instant>,
+}
+
+impl<'a> LineProgress<'a> {
+    fn new(log: &'a mut dyn FnMut(&str)) -> Self {
+        Self { log, file: String::new(), total: 0, done: 0, last: None }
+    }
+}
+
+impl hf_hub::api::Progress for LineProgress<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        // Called again when a download resumes, followed by `update` with what is already there.
+        self.total = size;
+        self.done = 0;
+        filename.clone_into(&mut self.file);
+    }
+
+    fn update(&mut self, size: usize) {
+        self.done += size;
+        if self.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) && self.done < self.total {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let percent = self.done * 100 / self.total.max(1);
+        (self.log)(&format!(
+            "{}: {} of {} ({percent} %)",
+            self.file,
+            super::human_size(self.done as u64),
+            super::human_size(self.total as u64)
+        ));
+    }
+
+    fn finish(&mut self) {}
+}
+
+fn from_hub(
+    store: &ModelStore,
+    spec: &'static ModelSpec,
+    options: &FetchOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), StoreError> {
     use hf_hub::{Repo, RepoType, api::sync::ApiBuilder};
     let Some(hub) = &spec.hub else { return Ok(()) };
     let hub_err =
         |e: &dyn std::fmt::Display| StoreError::Hub { repo: hub.repo.to_owned(), detail: e.to_string() };
     let api = ApiBuilder::from_env().with_progress(options.progress).build().map_err(|e| hub_err(&e))?;
-    let repo = api.repo(Repo::with_revision(hub.repo.to_owned(), RepoType::Model, hub.revision.to_owned()));
+    let repo_id = Repo::with_revision(hub.repo.to_owned(), RepoType::Model, hub.revision.to_owned());
+    let repo = api.repo(repo_id.clone());
     for (remote, local) in hub.files {
-        let cached = repo.get(remote).map_err(|e| hub_err(&format!("{remote}: {e}")))?;
+        // hf-hub downloads into its cache under a name kept across runs, so a download that was
+        // cut off resumes where it stopped. On a terminal it draws its own bar; elsewhere (the
+        // window) progress comes as log lines.
+        let cached = match hf_hub::Cache::from_env().repo(repo_id.clone()).get(remote) {
+            Some(path) => Ok(path),
+            None if options.progress => repo.download(remote),
+            None => repo.download_with_progress(remote, LineProgress::new(log)),
+        }
+        .map_err(|e| hub_err(&format!("{remote}: {e}")))?;
         let Some(file) = spec.file(local) else {
             continue;
         };
@@ -445,6 +515,87 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(!store.is_installed(spec));
         assert_eq!(std::fs::read_dir(store.model_dir(spec)).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_whisper_cpp_model_is_checked_against_its_published_sha1() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ModelStore::at(dir.path());
+        // Not downloadable here (the hub is unreachable): its entry and the failure path are
+        // what can be tested.
+        let spec = catalogue::find("whisper-large-v3-turbo").expect("in catalogue");
+        assert_eq!(spec.files[0].sha1, ["4af2b29d7ec73d781377bfd1758ca957a807e941"]);
+        let err = install_file(&store, spec, &spec.files[0], &mut |out| {
+            out.write_all(b"a truncated download").map_err(StoreError::io("writing"))
+        })
+        .expect_err("digest mismatch");
+        let msg = err.to_string();
+        assert!(msg.contains("sha1 ") && msg.contains("4af2b29d7ec73d781377bfd1758ca957a807e941"), "{msg}");
+        assert!(msg.contains("crossmodal models fetch whisper-large-v3-turbo"), "{msg}");
+        assert!(!store.is_installed(spec));
+    }
+
+    /// A model pinned by SHA-1 only, as whisper.cpp's files are; "abc" is the file.
+    static SHA1_ONLY: ModelSpec = ModelSpec {
+        name: "sha1-only",
+        role: catalogue::Role::Speech,
+        default: false,
+        approx_bytes: 3,
+        files: &[ModelFile {
+            name: "ggml-abc.bin",
+            sha256: &[],
+            sha1: &["a9993e364706816aba3e25717850c26c9cd0d89d"],
+            required: true,
+        }],
+        hub: None,
+        mirror: None,
+        homepage: "",
+    };
+
+    #[test]
+    fn a_file_that_matches_its_sha1_is_installed_and_its_sha256_kept_for_later_checks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ModelStore::at(dir.path());
+        let spec = &SHA1_ONLY;
+        let file = &spec.files[0];
+        install_file(&store, spec, file, &mut |out| out.write_all(b"abc").map_err(StoreError::io("writing")))
+            .expect("the published SHA-1 matches");
+        store.check_file(spec, file).expect("checked against the recorded SHA-256");
+        let path = store.model_dir(spec).join(file.name);
+        std::fs::write(&path, b"abd").expect("write");
+        let err = store.check_file(spec, file).expect_err("changed after install");
+        assert!(err.to_string().contains("sha256 "), "{err}");
+        // Put in place by hand, with no record: the SHA-1 decides, and is then recorded.
+        std::fs::remove_file(store.model_dir(spec).join(super::super::RECORD_FILE)).expect("rm");
+        let err = store.check_file(spec, file).expect_err("wrong bytes");
+        assert!(err.to_string().contains("sha1 "), "{err}");
+        std::fs::write(&path, b"abc").expect("write");
+        store.check_file(spec, file).expect("the published SHA-1 matches");
+        assert!(store.recorded(spec).iter().any(|(p, _)| p == file.name), "SHA-256 recorded");
+    }
+
+    #[test]
+    fn download_progress_comes_as_lines_counting_a_resumed_start() {
+        use hf_hub::api::Progress as _;
+        let mut lines = Vec::new();
+        let mut log = |l: &str| lines.push(l.to_owned());
+        let mut p = LineProgress::new(&mut log);
+        // A download that resumes at 200 MB of 500: hf-hub calls init, then update with what is
+        // already there.
+        p.init(500_000_000, "ggml-small.en.bin");
+        p.update(200_000_000);
+        for _ in 0..299 {
+            p.update(1_000_000); // within the second: no line
+        }
+        p.update(1_000_000);
+        p.finish();
+        assert_eq!(
+            lines,
+            [
+                "ggml-small.en.bin: 200.0 MB of 500.0 MB (40 %)",
+                "ggml-small.en.bin: 500.0 MB of 500.0 MB (100 %)"
+            ]
+        );
     }
 
     #[test]

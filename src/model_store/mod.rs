@@ -39,9 +39,9 @@ pub enum StoreError {
     #[error("{path} is missing: run `crossmodal models fetch {model}`")]
     MissingFile { path: PathBuf, model: String },
     #[error(
-        "{path} is corrupt (sha256 {actual}, expected {expected}); refusing to use it. Run `crossmodal models fetch {model}` to replace it"
+        "{path} is corrupt ({algo} {actual}, expected {expected}); refusing to use it. Run `crossmodal models fetch {model}` to replace it"
     )]
-    Corrupt { path: PathBuf, model: String, expected: String, actual: String },
+    Corrupt { path: PathBuf, model: String, algo: &'static str, expected: String, actual: String },
     #[error("{path} has no recorded checksum; run `crossmodal models fetch {model}` to download it again")]
     Unrecorded { path: PathBuf, model: String },
     #[error("{context}: {source}{}", disk_hint(source))]
@@ -119,9 +119,28 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     sha256_reader(std::fs::File::open(path)?)
 }
 
-/// A size on disk as people read it: "153.2 MB", "740 kB" (decimal units, as downloads show).
+/// Hex SHA-1 of a file, for the files whose makers publish only that.
+pub fn sha1_file(path: &Path) -> io::Result<String> {
+    use sha1::Sha1;
+    let mut r = std::fs::File::open(path)?;
+    let mut hasher = Sha1::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// A size on disk as people read it: "1.6 GB", "153.2 MB", "740 kB" (decimal units, as downloads
+/// show).
 pub fn human_size(bytes: u64) -> String {
-    if bytes >= 1_000_000 {
+    if bytes >= 1_000_000_000 {
+        format!("{:.1} GB", bytes as f64 / 1e9)
+    } else if bytes >= 1_000_000 {
         format!("{:.1} MB", bytes as f64 / 1e6)
     } else {
         format!("{} kB", bytes.div_ceil(1000))
@@ -206,7 +225,7 @@ impl ModelStore {
     }
 
     /// Checks one present file against its pinned digests (or, with none pinned, the digest
-    /// recorded when it was downloaded).
+    /// recorded when it was downloaded, or else its published SHA-1).
     fn check_file(&self, spec: &'static ModelSpec, file: &catalogue::ModelFile) -> Result<(), StoreError> {
         let path = self.model_dir(spec).join(file.name);
         let actual = sha256_file(&path).map_err(StoreError::io(format!("reading {}", path.display())))?;
@@ -216,7 +235,22 @@ impl ModelStore {
             file.sha256.iter().map(|s| (*s).to_owned()).collect()
         };
         if expected.is_empty() {
-            return Err(StoreError::Unrecorded { path, model: spec.name.to_owned() });
+            if file.sha1.is_empty() {
+                return Err(StoreError::Unrecorded { path, model: spec.name.to_owned() });
+            }
+            // Put in place by hand (or recorded by an older version): the published SHA-1
+            // decides, and the SHA-256 is recorded for the checks after this one.
+            let sha1 = sha1_file(&path).map_err(StoreError::io(format!("reading {}", path.display())))?;
+            if !file.sha1.contains(&sha1.as_str()) {
+                return Err(StoreError::Corrupt {
+                    path,
+                    model: spec.name.to_owned(),
+                    algo: "sha1",
+                    expected: file.sha1.join(" or "),
+                    actual: sha1,
+                });
+            }
+            return self.record(spec, file.name, &actual);
         }
         if expected.contains(&actual) {
             Ok(())
@@ -224,6 +258,7 @@ impl ModelStore {
             Err(StoreError::Corrupt {
                 path,
                 model: spec.name.to_owned(),
+                algo: "sha256",
                 expected: expected.join(" or "),
                 actual,
             })
@@ -289,6 +324,54 @@ mod tests {
     }
 
     #[test]
+    fn the_whisper_family_is_listed_with_its_sizes_and_published_digests() {
+        let sizes = [
+            "tiny",
+            "tiny.en",
+            "base",
+            "base.en",
+            "small",
+            "small.en",
+            "medium",
+            "medium.en",
+            "large-v3",
+            "large-v3-q5_0",
+            "large-v3-turbo",
+            "large-v3-turbo-q5_0",
+        ];
+        for size in sizes {
+            let spec = speech_spec(&format!("whisper-{size}")).expect(size);
+            let english_only = matches!(size.rsplit_once('.'), Some((_, "en")));
+            assert_eq!(spec.role == Role::Speech, english_only, "{size}: English-only or not");
+            let file = format!("ggml-{size}.bin");
+            assert_eq!(spec.main_file(), file);
+            let hub = spec.hub.as_ref().expect("on the hub");
+            assert_eq!((hub.repo, hub.files[0].0), ("ggerganov/whisper.cpp", file.as_str()));
+            assert!(!spec.files[0].sha1.is_empty(), "{size}: whisper.cpp publishes its SHA-1");
+            assert!(catalogue::speed_class(spec).is_some());
+        }
+        // Sizes as whisper.cpp lists them: 75 MiB for tiny, 547 MiB for the quantised turbo.
+        assert_eq!(human_size(spec("whisper-tiny").expect("tiny").approx_bytes), "78.6 MB");
+        assert_eq!(human_size(spec("whisper-large-v3-turbo-q5_0").expect("q5").approx_bytes), "573.6 MB");
+        assert_eq!(human_size(spec("whisper-large-v3").expect("large").approx_bytes), "3.1 GB");
+        assert_eq!(catalogue::speed_class(spec(catalogue::MINILM).expect("minilm")), None);
+    }
+
+    #[test]
+    fn the_recommended_whisper_model_follows_the_device_cores_and_language() {
+        use catalogue::recommended_whisper;
+        assert_eq!(recommended_whisper(true, 2, "en"), "whisper-large-v3-turbo");
+        assert_eq!(recommended_whisper(true, 16, "de"), "whisper-large-v3-turbo");
+        assert_eq!(recommended_whisper(false, 16, "auto"), "whisper-small.en");
+        assert_eq!(recommended_whisper(false, 16, "fr"), "whisper-small");
+        assert_eq!(recommended_whisper(false, 2, ""), "whisper-base.en");
+        assert_eq!(recommended_whisper(false, 4, "de"), "whisper-base");
+        for name in [recommended_whisper(false, 2, "de"), recommended_whisper(false, 16, "de")] {
+            assert_eq!(speech_spec(name).expect(name).role, Role::SpeechMultilingual);
+        }
+    }
+
+    #[test]
     fn sha256_of_known_input() {
         assert_eq!(
             sha256_reader(&b"abc"[..]).expect("in memory"),
@@ -304,6 +387,14 @@ mod tests {
             for f in m.files {
                 for d in f.sha256 {
                     assert_eq!(d.len(), 64, "{} {}", m.name, f.name);
+                }
+                for d in f.sha1 {
+                    assert!(
+                        d.len() == 40 && d.bytes().all(|b| b.is_ascii_hexdigit()),
+                        "{} {}",
+                        m.name,
+                        f.name
+                    );
                 }
             }
             if let Some(mirror) = &m.mirror {
