@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The builds that take too long to make on every CI run (the GPU builds today; the package and
-# Windows builds join them in .ci/inputs when they exist): each runs only when the content of
+# The builds that take too long to make on every CI run (the GPU builds and the Debian package;
+# the Windows build joins them in .ci/inputs when it exists): each runs only when the content of
 # its inputs (.ci/inputs) differs from what it last passed with.
 #
 #   scripts/builds.sh status             each build: due or not, and why
@@ -37,6 +37,12 @@ MIN_PROGRESS_SECS=600
 check() {
   case $1 in
     vulkan | cuda) scripts/gpu_builds.sh "$1" ;;
+    deb)
+      # Made, linted, then installed, run and removed on this machine (root, as CI runs).
+      local out
+      out=$(mktemp -d)
+      scripts/package.sh deb "$out" && scripts/package.sh check-deb "$out"/crossmodal_*_amd64.deb
+      ;;
     *) echo "unknown build $1 (.ci/inputs lists: $(builds | tr '\n' ' '))" >&2; return 2 ;;
   esac
 }

@@ -24,6 +24,11 @@ use crate::model_store::ModelStore;
 pub use files::FileDialogs;
 pub use settings::{Settings, Theme};
 
+/// The application's id: its desktop entry, `AppStream` metainfo and icon are named after it.
+pub const APP_ID: &str = "io.github.crossmodal.Crossmodal";
+/// The window's icon (packaging/icons/: the SVG and its renderings).
+const ICON: &[u8] = include_bytes!("../../packaging/icons/256x256/io.github.crossmodal.Crossmodal.png");
+
 /// How often meters (input level, progress) are redrawn when nothing else asks for a frame.
 const METER_REFRESH: Duration = Duration::from_millis(250);
 
@@ -746,6 +751,9 @@ pub fn run(store: ModelStore, mut options: Options) -> anyhow::Result<()> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("crossmodal")
+            // The desktop entry's name (packaging/): the desktop matches the window to it.
+            .with_app_id(APP_ID)
+            .with_icon(eframe::icon_data::from_png_bytes(ICON).unwrap_or_default())
             .with_inner_size([1000.0, 680.0])
             .with_drag_and_drop(true),
         ..Default::default()
@@ -766,6 +774,20 @@ pub fn run(store: ModelStore, mut options: Options) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_icon_and_desktop_entry_carry_the_app_id() {
+        let icon = eframe::icon_data::from_png_bytes(ICON).expect("the icon decodes");
+        assert_eq!((icon.width, icon.height), (256, 256));
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging");
+        let entry = std::fs::read_to_string(root.join(format!("{APP_ID}.desktop"))).expect("desktop entry");
+        for line in [format!("Icon={APP_ID}"), format!("StartupWMClass={APP_ID}"), "Exec=crossmodal".into()] {
+            assert!(entry.lines().any(|l| l == line), "{line} missing from the desktop entry");
+        }
+        let meta = std::fs::read_to_string(root.join(format!("{APP_ID}.metainfo.xml"))).expect("metainfo");
+        assert!(meta.contains(&format!("<id>{APP_ID}</id>")));
+        assert!(meta.contains(&format!("<launchable type=\"desktop-id\">{APP_ID}.desktop</launchable>")));
+    }
     use crate::engine::{Found, JobId};
     use crate::speech::{Segment, Transcript};
 

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Packages for people who install rather than build.
+#
+#   scripts/package.sh deb [DIR]        dist/crossmodal_<version>_amd64.deb (or in DIR): the portable
+#                                       release binary (whisper.cpp for x86-64-v3 as .cargo/config.toml
+#                                       says, not for this CPU), its desktop entry, icons and AppStream
+#                                       metainfo; no model files (the store fetches them on first run).
+#                                       Depends: the libraries the binary links (dpkg-shlibdeps) and
+#                                       those it loads itself when its window opens (found by opening
+#                                       it under Xvfb). Checked with desktop-file-validate,
+#                                       appstreamcli and lintian (no errors).
+#   scripts/package.sh check-deb FILE   as root: installs the package with apt, runs `crossmodal
+#                                       status`, a transcription and the window from the desktop
+#                                       entry, then removes it and checks that none of its files is
+#                                       left. Refuses when crossmodal is already installed.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+cd "$CROSSMODAL_ROOT"
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/crossmodal
+id=io.github.crossmodal.Crossmodal
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+
+say() { echo "== package: $*"; }
+
+# The libraries the binary opens with dlopen itself (winit, glutin, cpal): what opening the window
+# under Xvfb loads, "dynamically loaded by" the binary, mapped to their Debian packages.
+loaded_packages() {
+  local bin=$1 log
+  log=$(mktemp)
+  LD_DEBUG=files LD_DEBUG_OUTPUT=$log xvfb-run -a "$bin" --first-frame > /dev/null 2>&1 || true
+  sed -n "s/.*file=\([^ ]*\) \[0\];  dynamically loaded by ${bin//\//\\/} .*/\1/p" "$log".* \
+    | sort -u | while read -r lib; do
+      path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+      [ -n "$path" ] || continue
+      dpkg -S "$(readlink -f "$path")" 2> /dev/null | head -n 1 | cut -d: -f1
+    done | sort -u
+  rm -f "$log" "$log".*
+}
+
+deb() {
+  local out=${1:-dist}
+  need_packages dpkg-dev lintian desktop-file-utils appstream xvfb xauth
+  need_rust
+  # Portable: .cargo/config.toml's x86-64-v3 whisper.cpp, not -march=native; a build folder of its
+  # own so that the native one of ./run.sh and ./test.sh is not rebuilt each time.
+  export GGML_NATIVE=OFF
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}-deb
+  whisper_flags_current
+  say "release build (portable) in $CARGO_TARGET_DIR"
+  cargo build --release --locked
+  local bin=$CARGO_TARGET_DIR/release/crossmodal
+  local work
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  local root=$work/crossmodal_${version}_amd64
+  install -D -m 755 "$bin" "$root/usr/bin/crossmodal"
+  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/crossmodal"
+  install -D -m 644 "packaging/$id.desktop" "$root/usr/share/applications/$id.desktop"
+  install -D -m 644 "packaging/$id.metainfo.xml" "$root/usr/share/metainfo/$id.metainfo.xml"
+  install -D -m 644 "packaging/icons/$id.svg" "$root/usr/share/icons/hicolor/scalable/apps/$id.svg"
+  for png in packaging/icons/*/"$id.png"; do
+    size=$(basename "$(dirname "$png")")
+    install -D -m 644 "$png" "$root/usr/share/icons/hicolor/$size/apps/$id.png"
+  done
+  local doc=$root/usr/share/doc/crossmodal
+  install -D -m 644 packaging/copyright "$doc/copyright"
+  printf 'crossmodal (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- crossmodal developers <crossmodal@users.noreply.github.com>  %s\n' \
+    "$version" "$(git rev-parse --short=12 HEAD)" "$(date -R -d "@$(git log -1 --format=%ct)")" \
+    | gzip -9n > "$doc/changelog.Debian.gz"
+  "$bin" --help > /dev/null # the binary runs at all
+  mkdir -p "$root/usr/share/man/man1"
+  man_page "$bin" | gzip -9n > "$root/usr/share/man/man1/crossmodal.1.gz"
+
+  # Depends: what the binary links (dpkg-shlibdeps reads its NEEDED entries and the shlibs files
+  # of the packages that provide them), then what it loads itself.
+  mkdir -p "$work/debian"
+  printf 'Source: crossmodal\n\nPackage: crossmodal\nArchitecture: amd64\n' > "$work/debian/control"
+  local linked loaded depends
+  linked=$(cd "$work" && dpkg-shlibdeps -O "$root/usr/bin/crossmodal" | sed -n 's/^shlibs:Depends=//p')
+  loaded=$(loaded_packages "$bin" | paste -sd, | sed 's/,/, /g')
+  say "linked: $linked"
+  say "loaded when the window opens: ${loaded:-none}"
+  depends=$linked${loaded:+, $loaded}
+  local size
+  size=$(du -k -s "$root/usr" | cut -f 1)
+  mkdir -p "$root/DEBIAN"
+  cat > "$root/DEBIAN/control" << EOF
+Package: crossmodal
+Version: $version
+Architecture: amd64
+Maintainer: crossmodal developers <crossmodal@users.noreply.github.com>
+Installed-Size: $size
+Depends: $depends
+Recommends: python3-pip, libasound2-plugins
+Section: sound
+Priority: optional
+Description: speech, text and images in one searchable space
+ Live transcription, spoken voice commands, push-to-talk dictation, and one
+ library where images and spoken moments are found by what you type, say or
+ drop. Every model runs on this computer; the model files are downloaded on
+ first use (the Hugging Face hub, or the Python package index through pip).
+EOF
+  find "$root" -type d -exec chmod 755 {} +
+  mkdir -p "$out"
+  local deb=$out/crossmodal_${version}_amd64.deb
+  dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" > /dev/null
+  say "made $deb ($(du -h "$deb" | cut -f 1))"
+  desktop-file-validate "packaging/$id.desktop"
+  appstreamcli validate --no-net "packaging/$id.metainfo.xml"
+  # Errors fail the package; warnings are printed.
+  lintian --fail-on error --suppress-tags no-manual-page "$deb"
+  say "desktop-file-validate, appstreamcli validate and lintian: no errors"
+}
+
+# A manual page from the program's own help, so that `man crossmodal` says what --help says.
+man_page() {
+  local bin=$1
+  printf '.TH CROSSMODAL 1 "%s" "crossmodal %s" "User Commands"\n' "$(date -u -d "@$(git log -1 --format=%ct)" +%F)" "$version"
+  printf '.SH NAME\ncrossmodal \\- speech, text and images in one searchable space\n'
+  printf '.SH SYNOPSIS\n.B crossmodal\n[\\fICOMMAND\\fR] [\\fIOPTIONS\\fR]\n'
+  printf '.SH DESCRIPTION\nWith no command, crossmodal opens its window. The commands:\n.PP\n.nf\n'
+  "$bin" --help | sed 's/\\/\\\\/g; s/^\./\\\&./'
+  printf '.fi\n'
+}
+
+check_deb() {
+  local deb=${1:?usage: scripts/package.sh check-deb FILE}
+  [ "$(id -u)" -eq 0 ] || { echo "check-deb installs a package: run it as root" >&2; return 1; }
+  if dpkg-query -W -f='${Status}' crossmodal 2> /dev/null | grep -q "install ok installed"; then
+    echo "crossmodal is already installed here: not touching it" >&2
+    return 1
+  fi
+  need_packages xvfb xauth xdotool
+  local files work
+  work=$(mktemp -d)
+  files=$(dpkg-deb -c "$deb" | awk '{ print substr($6, 2) }' | grep -v '/$')
+  say "installing $deb with apt"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$(realpath "$deb")" > "$work/apt.log" 2>&1 \
+    || { cat "$work/apt.log"; return 1; }
+  local ok=1
+  command -v crossmodal | grep -qx /usr/bin/crossmodal || { echo "crossmodal is not on PATH" >&2; ok=0; }
+  say "crossmodal status"
+  crossmodal status || ok=0
+  say "crossmodal transcribe (public clip)"
+  local words
+  words=$(crossmodal transcribe --format txt "${CROSSMODAL_EVAL:-$cache/eval}/speech/librivox_0880.wav") || ok=0
+  echo "$words"
+  grep -qi "ill disposed young man" <<< "$words" || { echo "the transcript is not the clip's sentence" >&2; ok=0; }
+  say "the window, started as the desktop entry says"
+  local exec
+  exec=$(sed -n 's/^Exec=//p' "/usr/share/applications/$id.desktop")
+  if ! xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
+      $exec & app=\$!
+      found=0
+      for _ in \$(seq 60); do
+        xdotool search --name '^crossmodal\$' > /dev/null 2>&1 && { found=1; break; }
+        kill -0 \$app 2> /dev/null || break
+        sleep 1
+      done
+      kill \$app 2> /dev/null; wait \$app 2> /dev/null
+      [ \$found = 1 ]"; then
+    echo "the window did not open from the desktop entry's Exec ($exec)" >&2
+    ok=0
+  fi
+  say "removing"
+  DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq crossmodal > "$work/apt.log" 2>&1 \
+    || { cat "$work/apt.log"; ok=0; }
+  local left=0
+  while read -r f; do
+    [ -e "$f" ] && { echo "left behind after apt remove: $f" >&2; left=1; }
+  done <<< "$files"
+  dpkg-query -W -f='${Status}' crossmodal 2> /dev/null | grep -q "install ok installed" \
+    && { echo "still installed" >&2; left=1; }
+  rm -rf "$work"
+  [ "$ok" = 1 ] && [ "$left" = 0 ] || return 1
+  say "installed, ran (status, transcription, window) and removed cleanly"
+}
+
+case ${1:-} in
+  deb) deb "${2:-}" ;;
+  check-deb) check_deb "${2:-}" ;;
+  *)
+    echo "usage: scripts/package.sh deb [DIR] | check-deb FILE" >&2
+    exit 2
+    ;;
+esac
