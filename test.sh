@@ -7,7 +7,7 @@ source "$(dirname "$0")/scripts/setup.sh"
 # Each step says when it began, so a slow one shows in the log.
 step() { printf '== %s (%d min %02d s)\n' "$*" $((SECONDS / 60)) $((SECONDS % 60)); }
 step "system packages and Rust"
-need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins xterm xdotool
+need_packages xvfb xauth mesa-vulkan-drivers sox libsox-fmt-all ffmpeg unzip pulseaudio pulseaudio-utils libasound2-plugins xterm xdotool sway wev wtype
 need_rust
 whisper_flags_current
 cd "$CROSSMODAL_ROOT"

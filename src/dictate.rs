@@ -51,7 +51,15 @@ pub enum PttEvent {
 /// second or more to deliver a newly opened microphone's first sound (measured through
 /// `PulseAudio`), and a word spoken the moment the keys go down must not be lost.
 pub struct PushToTalk {
-    hotkey: Hotkey,
+    /// The grabbed key (X11); none where keys cannot be grabbed (Wayland).
+    hotkey: Option<Hotkey>,
+    /// `crossmodal dictate --toggle` runs, from a shortcut bound in the desktop's settings.
+    #[cfg(unix)]
+    toggles: Option<crate::toggle::Listener>,
+    /// How it is started and stopped, for people.
+    trigger: String,
+    /// How what is said reaches the focused window.
+    typist: crate::typing::Typist,
     toggle: bool,
     shortcut: Shortcut,
     live: Live,
@@ -71,7 +79,28 @@ impl PushToTalk {
     /// Grabs the shortcut and opens the microphone; `engine` is a line of its own to the app's
     /// engine, `notify` runs when something happens.
     pub fn start(engine: Connection, settings: Settings, notify: &Notify) -> Result<Self, ShortcutError> {
-        let hotkey = Hotkey::grab(&settings.shortcut, notify)?;
+        let typist = crate::typing::Typist::detect().map_err(ShortcutError::Typing)?;
+        let session = crate::typing::Session::from_env();
+        // On Wayland an X11 grab would see the keys only while an XWayland window has the focus:
+        // the desktop's own shortcut runs `crossmodal dictate --toggle` instead.
+        let hotkey = if session.wayland { None } else { Some(Hotkey::grab(&settings.shortcut, notify)?) };
+        #[cfg(unix)]
+        let toggles = match crate::toggle::Listener::start(notify) {
+            Ok(l) => Some(l),
+            Err(e) if hotkey.is_none() => return Err(ShortcutError::Toggle(e.to_string())),
+            Err(e) => {
+                tracing::warn!("`crossmodal dictate --toggle` will not reach this dictation: {e}");
+                None
+            }
+        };
+        let trigger = match &hotkey {
+            Some(_) if settings.toggle => format!("press {} to start and stop", settings.shortcut),
+            Some(_) => format!("hold {}", settings.shortcut),
+            None => "a Wayland session, where no program may grab a key: bind `crossmodal dictate --toggle` \
+                     to a shortcut in the desktop's keyboard settings; each run starts or stops listening"
+                .to_owned(),
+        };
+        let toggle = settings.toggle || hotkey.is_none();
         let mut live = settings.live;
         live.purpose = match settings.mode {
             Mode::Dictate => Purpose::Transcribe { partials: false },
@@ -80,7 +109,11 @@ impl PushToTalk {
         live.paused = true;
         Ok(Self {
             hotkey,
-            toggle: settings.toggle,
+            #[cfg(unix)]
+            toggles,
+            trigger,
+            typist,
+            toggle,
             shortcut: settings.shortcut,
             live: Live::start(engine, live, notify),
             listening: false,
@@ -95,11 +128,40 @@ impl PushToTalk {
         &self.shortcut
     }
 
+    /// How listening is started and stopped ("hold Ctrl+Alt+Space", or the toggle command).
+    pub fn trigger(&self) -> &str {
+        &self.trigger
+    }
+
+    /// A key is grabbed (X11); otherwise only `crossmodal dictate --toggle` starts and stops it.
+    pub fn grabbed(&self) -> bool {
+        self.hotkey.is_some()
+    }
+
+    /// How words reach the focused window, and why that way.
+    pub fn typing(&self) -> String {
+        self.typist.describe()
+    }
+
     /// Handles what happened since the last call (key presses, answers) without waiting.
     pub fn poll(&mut self) -> Vec<PttEvent> {
         let mut out = Vec::new();
-        for key in self.hotkey.poll() {
-            match (key, self.toggle) {
+        // Each event with whether it toggles: the key's per the settings; a toggle command
+        // always does, and is answered with what happens now.
+        let mut keys: Vec<(KeyEvent, bool)> = self
+            .hotkey
+            .as_ref()
+            .map(Hotkey::poll)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| (k, self.toggle))
+            .collect();
+        #[cfg(unix)]
+        let requests = self.toggles.as_ref().map(crate::toggle::Listener::poll).unwrap_or_default();
+        #[cfg(unix)]
+        keys.extend(requests.iter().map(|_| (KeyEvent::Pressed, true)));
+        for (key, toggle) in keys {
+            match (key, toggle) {
                 (KeyEvent::Pressed, _) if !self.listening => {
                     self.live.resume();
                     self.listening = true;
@@ -119,6 +181,10 @@ impl PushToTalk {
                 _ => {}
             }
         }
+        #[cfg(unix)]
+        for r in requests {
+            r.answer(if self.listening { "listening" } else { "stopped" });
+        }
         for event in self.live.poll() {
             self.answered(event, &mut out);
         }
@@ -127,7 +193,7 @@ impl PushToTalk {
 
     fn type_out(&mut self, text: String, out: &mut Vec<PttEvent>) {
         let text = if self.typed { format!(" {text}") } else { text };
-        match crate::commands::action::type_text(&text) {
+        match self.typist.type_text(&text) {
             Ok(()) => {
                 self.typed = true;
                 let after_release = self.released.map(|r| r.elapsed());

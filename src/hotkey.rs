@@ -57,6 +57,10 @@ pub enum ShortcutError {
     Taken(String),
     #[error("the X server: {0}")]
     X11(String),
+    #[error("typing: {0}")]
+    Typing(String),
+    #[error("`crossmodal dictate --toggle` cannot reach this dictation: {0}")]
+    Toggle(String),
 }
 
 impl FromStr for Shortcut {

@@ -14,3 +14,6 @@ pub mod media;
 pub mod model_store;
 pub mod space;
 pub mod speech;
+#[cfg(unix)]
+pub mod toggle;
+pub mod typing;

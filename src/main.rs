@@ -111,7 +111,9 @@ enum Command {
         /// The shortcut: modifiers and a key, e.g. ctrl+alt+space, super+f9.
         #[arg(long, default_value = crossmodal::hotkey::DEFAULT)]
         key: String,
-        /// Press once to start listening and again to stop, instead of holding the keys.
+        /// Press once to start listening and again to stop, instead of holding the keys. With a
+        /// dictation already running, start or stop it and exit (bind this to a shortcut in the
+        /// desktop's settings where keys cannot be grabbed: Wayland).
         #[arg(long)]
         toggle: bool,
         /// Input device name (see `crossmodal devices`); the default device otherwise.
@@ -393,6 +395,13 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Dictate { key, toggle, device, commands, dry_run, json, speech }) => {
             let shortcut: crossmodal::hotkey::Shortcut = key.parse()?;
+            // A dictation already running (started without a grabbed key, on Wayland, or with
+            // one): `--toggle` starts or stops it, as a shortcut bound in the desktop runs it.
+            #[cfg(unix)]
+            if toggle && let Ok(state) = crossmodal::toggle::send_toggle() {
+                println!("{state}");
+                return Ok(ExitCode::SUCCESS);
+            }
             let commands = commands.map(watched_commands).transpose()?;
             let output = ListenOutput { json, partial: false, dry_run };
             let source = microphone(device.as_deref(), false);
@@ -1178,11 +1187,14 @@ fn dictate(
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed)) {
         eprintln!("warning: Ctrl+C will not stop cleanly: {e}");
     }
-    let how = if toggle { "press" } else { "hold" };
     let what = if commands.is_some() { "say a command" } else { "dictate into the focused window" };
-    eprintln!("{how} {} to {what} (Ctrl+C quits)", ptt.shortcut());
+    eprintln!("{} to {what} (Ctrl+C quits)", ptt.trigger());
+    if commands.is_none() {
+        eprintln!("{}", ptt.typing());
+    }
     if output.json {
-        println!("{}", serde_json::json!({ "ready": ptt.shortcut().to_string() }));
+        let key = ptt.grabbed().then(|| ptt.shortcut().to_string());
+        println!("{}", serde_json::json!({ "ready": key, "trigger": ptt.trigger(), "typing": ptt.typing() }));
     }
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
     let mut looked = std::time::Instant::now();

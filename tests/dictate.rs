@@ -245,3 +245,147 @@ fn the_window_dictates_into_the_focused_window_and_shows_that_it_listens() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A headless Wayland compositor (sway) of the test's own, with its runtime folder; stopped when
+/// dropped. sway refuses to run as root, so it runs as `nobody`; root reaches its socket anyway.
+struct Sway {
+    child: Child,
+    runtime: tempfile::TempDir,
+    display: String,
+}
+
+impl Sway {
+    fn start() -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let runtime = tempfile::tempdir().expect("temp");
+        std::os::unix::fs::chown(runtime.path(), Some(65534), Some(65534)).expect("chown");
+        std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let config = runtime.path().join("sway.conf");
+        std::fs::write(&config, "output HEADLESS-1 resolution 1280x800\n").expect("config");
+        let child = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "sway", "-c"])
+            .arg(&config)
+            .env_remove("DISPLAY")
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("HOME", runtime.path())
+            .env("WLR_BACKENDS", "headless")
+            .env("WLR_LIBINPUT_NO_DEVICES", "1")
+            .env("WLR_RENDERER", "pixman")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sway starts (./test.sh installs it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let display = loop {
+            let found = std::fs::read_dir(runtime.path()).expect("runtime").flatten().find_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name.starts_with("wayland-") && !name.contains(".lock")).then_some(name)
+            });
+            if let Some(name) = found {
+                break name;
+            }
+            assert!(std::time::Instant::now() < deadline, "sway made no Wayland socket");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self { child, runtime, display }
+    }
+
+    /// A client of this compositor (no X11 display: a Wayland session).
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("DISPLAY")
+            .env("WAYLAND_DISPLAY", &self.display)
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env_remove("CROSSMODAL_TYPE")
+            .env_remove("CROSSMODAL_DICTATE_SOCKET");
+        cmd
+    }
+}
+
+impl Drop for Sway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a `wev` window received as text: the characters of its key presses.
+fn received(wev: &Lines) -> String {
+    wev.try_iter()
+        .filter_map(|(_, l)| {
+            let (_, after) = l.split_once("utf8: '")?;
+            after.strip_suffix('\'').map(str::to_owned)
+        })
+        .collect()
+}
+
+/// On Wayland no program may grab a key: dictation is started and stopped by `crossmodal
+/// dictate --toggle` (what a person binds to a shortcut in the desktop's settings), and the words
+/// are typed with wtype into the Wayland window that has the focus (`wev`, which prints each key).
+#[test]
+fn on_wayland_a_bound_toggle_command_starts_dictation_and_wtype_types_into_the_focused_window() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let sway = Sway::start();
+    let dir = tempfile::tempdir().expect("temp");
+    let mut wev = sway
+        .command("stdbuf")
+        .args(["-oL", "wev"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wev starts (./test.sh installs it)");
+    let keys = lines(wev.stdout.take().expect("stdout"));
+    let _wev = Killed(wev);
+    // The only window: sway gives it the focus once it is mapped (the headless seat has no
+    // keyboard until wtype brings a virtual one).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !keys.try_iter().any(|(_, l)| l.contains("xdg_toplevel] configure")) {
+        assert!(std::time::Instant::now() < deadline, "wev's window was never shown");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let mut child = sway
+        .command(env!("CARGO_BIN_EXE_crossmodal"))
+        .args(["dictate", "--json"])
+        .env("CROSSMODAL_CONFIG", dir.path())
+        // The audio server lives in the test's own runtime folder, not the compositor's.
+        .env("PULSE_SERVER", mic.server())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dictate starts");
+    let out = lines(child.stdout.take().expect("stdout"));
+    let err = lines(child.stderr.take().expect("stderr"));
+    let _dictate = Killed(child);
+    let ready = wait_for(&out, &err, "ready", 60);
+    assert!(ready["ready"].is_null(), "no key can be grabbed on Wayland: {ready}");
+    let trigger = ready["trigger"].as_str().unwrap_or_default();
+    assert!(trigger.contains("bind `crossmodal dictate --toggle`"), "{ready}");
+    let typing = ready["typing"].as_str().unwrap_or_default();
+    assert!(typing.starts_with("typing with wtype: a Wayland session"), "{ready}");
+
+    let toggle = || {
+        let o = sway
+            .command(env!("CARGO_BIN_EXE_crossmodal"))
+            .args(["dictate", "--toggle"])
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(toggle(), "listening");
+    assert_eq!(wait_for(&out, &err, "listening", 10)["listening"], true);
+    mic.play(&common::eval_dir().join("speech/goforward.wav"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(toggle(), "stopped");
+    let typed = wait_for(&out, &err, "typed", 30)["typed"].as_str().unwrap_or_default().to_owned();
+    assert!(says(&typed, "go forward ten meters"), "{typed:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut got = String::new();
+    while got.len() < typed.len() && std::time::Instant::now() < deadline {
+        got.push_str(&received(&keys));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(got, typed, "the Wayland window received something else than what was typed");
+}

@@ -239,15 +239,10 @@ fn press(spec: &str) -> Result<(), String> {
     pressed
 }
 
-/// Types `text` into the window that has the keyboard focus, as if it were typed on the
-/// keyboard (X11: through the XTEST extension; characters the keyboard lacks are mapped to a
-/// spare key while they are typed).
+/// Types `text` into the window that has the keyboard focus, the way this desktop allows
+/// (`crate::typing`).
 pub fn type_text(text: &str) -> Result<(), String> {
-    use enigo::Keyboard as _;
-    // enigo waits 12 ms per key by default; the server needs no pause between fake key events.
-    let settings = enigo::Settings { linux_delay: 0, ..enigo::Settings::default() };
-    let mut enigo = enigo::Enigo::new(&settings).map_err(|e| format!("cannot type here: {e}"))?;
-    enigo.text(text).map_err(|e| format!("typing failed: {e}"))
+    crate::typing::Typist::detect()?.type_text(text)
 }
 
 #[cfg(test)]

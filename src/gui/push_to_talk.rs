@@ -67,7 +67,7 @@ pub fn sync(app: &mut CrossmodalApp, ctx: &egui::Context) {
     let Some(wanted) = wanted else { return };
     match start(app, ctx, &wanted) {
         Ok(ptt) => {
-            tracing::info!("push-to-talk ready: {}", ptt.shortcut());
+            tracing::info!("push-to-talk ready: {}; {}", ptt.trigger(), ptt.typing());
             app.ptt.running = Some(ptt);
             app.ptt.state = State::Ready;
         }
@@ -204,13 +204,18 @@ pub fn show(ui: &mut egui::Ui, app: &mut CrossmodalApp) {
         ui.radio_value(&mut app.settings.push_to_talk.commands, false, "Type into the focused window");
         ui.radio_value(&mut app.settings.push_to_talk.commands, true, "Voice commands");
     });
-    let status = match app.ptt.state {
-        State::Off => app.ptt.problem.clone().unwrap_or_else(|| "off".to_owned()),
-        State::Ready => format!("ready: {}", app.settings.push_to_talk.key.trim()),
-        State::Listening => "listening".to_owned(),
-        State::Finishing => "transcribing".to_owned(),
+    let status = match (&app.ptt.state, &app.ptt.running) {
+        (State::Off, _) => app.ptt.problem.clone().unwrap_or_else(|| "off".to_owned()),
+        // How it starts here and how the words get typed, each with its reason (Wayland differs).
+        (State::Ready, Some(ptt)) if !app.settings.push_to_talk.commands => {
+            format!("ready: {}; {}", ptt.trigger(), ptt.typing())
+        }
+        (State::Ready, Some(ptt)) => format!("ready: {}", ptt.trigger()),
+        (State::Ready, None) => format!("ready: {}", app.settings.push_to_talk.key.trim()),
+        (State::Listening, _) => "listening".to_owned(),
+        (State::Finishing, _) => "transcribing".to_owned(),
     };
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.weak(status);
         if let Some(last) = &app.ptt.last {
             ui.label(last);

@@ -83,6 +83,19 @@ impl VirtualMic {
     }
 }
 
+#[allow(dead_code)] // not every test program uses it
+impl VirtualMic {
+    /// The server's address (`PULSE_SERVER`), for a program run with another runtime folder.
+    pub fn server(&self) -> String {
+        let info = output(Command::new("pactl").arg("info"));
+        let path = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Server String: "))
+            .expect("pactl info names the server");
+        if path.starts_with('/') { format!("unix:{path}") } else { path.to_owned() }
+    }
+}
+
 // Listening takes `&self` for the same reason as playing.
 #[allow(clippy::unused_self)]
 impl VirtualMic {
