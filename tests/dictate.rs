@@ -389,3 +389,19 @@ fn on_wayland_a_bound_toggle_command_starts_dictation_and_wtype_types_into_the_f
     }
     assert_eq!(got, typed, "the Wayland window received something else than what was typed");
 }
+
+/// The window is a native Wayland client (winit): with no X11 display it opens under sway.
+#[test]
+fn the_window_opens_natively_on_wayland() {
+    let sway = Sway::start();
+    let dir = tempfile::tempdir().expect("temp");
+    let out = sway
+        .command(env!("CARGO_BIN_EXE_crossmodal"))
+        .arg("--first-frame")
+        .env("CROSSMODAL_CONFIG", dir.path())
+        .env("CROSSMODAL_MODELS", dir.path().join("store"))
+        .output()
+        .expect("runs");
+    let (ok, stdout, stderr) = common::split(&out);
+    assert!(ok && stdout.contains("first frame after"), "{stdout}\n{stderr}");
+}
