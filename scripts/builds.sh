@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The builds that take too long to make on every CI run (the GPU builds and the Debian package;
-# the Windows build joins them in .ci/inputs when it exists): each runs only when the content of
+# The builds that take too long to make on every CI run (the GPU builds, the Debian package and
+# the fuzz run, whose instrumented build is a build of everything; the Windows build joins them
+# in .ci/inputs when it exists): each runs only when the content of
 # its inputs (.ci/inputs) differs from what it last passed with.
 #
 #   scripts/builds.sh status             each build: due or not, and why
@@ -26,6 +27,7 @@ cold_secs() {
   case $1 in
     vulkan) echo 1500 ;;
     cuda) echo 3000 ;;
+    fuzz) echo 1200 ;;
     *) echo 1800 ;;
   esac
 }
@@ -37,6 +39,12 @@ MIN_PROGRESS_SECS=600
 check() {
   case $1 in
     vulkan | cuda) scripts/gpu_builds.sh "$1" ;;
+    fuzz)
+      # The fixed fuzz run of ./test.sh (from the committed seeds, fixed runs and random seed):
+      # its build instruments every dependency, so it is rebuilt from nothing on a new machine.
+      command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+      scripts/fuzz.sh ci
+      ;;
     deb)
       # Made, linted, then installed, run and removed on this machine (root, as CI runs).
       local out
@@ -135,8 +143,10 @@ run_one() {
 
 # The time a build is expected to take: its last pass's when its build folder is still here.
 expected_secs() {
-  local name=$1 rec target=${CARGO_TARGET_DIR:-$root/target}
-  if [ -d "$target-$name" ] && rec=$(latest_record "$name") && [ -n "$(field "$rec" seconds)" ]; then
+  local name=$1 rec target=${CARGO_TARGET_DIR:-$root/target} dir
+  dir=$target-$name
+  [ "$name" = fuzz ] && dir=${CROSSMODAL_FUZZ_TARGET:-$(dirname "$target")/fuzz-target}
+  if [ -d "$dir" ] && rec=$(latest_record "$name") && [ -n "$(field "$rec" seconds)" ]; then
     echo $(( $(field "$rec" seconds) + 120 ))
   else
     cold_secs "$name"

@@ -15,7 +15,7 @@ set -euo pipefail
 mode=${1:-60}
 shift || true
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${CROSSMODAL_CACHE_DIR:-$HOME/.cache/crossmodal}
+cache=${CROSSMODAL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/crossmodal}
 target_dir=${CROSSMODAL_FUZZ_TARGET:-$cache/fuzz-target}
 cd "$root/fuzz"
 targets=("$@")
