@@ -629,9 +629,14 @@ fn search_results_fit_the_window_at_every_width_and_more_wait_behind_a_button() 
         assert!(cut.is_empty(), "at {width} px results run off the edge: {cut:?}");
     }
     h.set_size(egui::vec2(1000.0, 680.0));
-    h.step();
+    // Laid out again at the new size before the button is looked for: a click on where it was
+    // at 1920 px could miss it (CI once saw the click do nothing).
+    for _ in 0..3 {
+        h.step();
+    }
     let more = h.get_by_label_contains("Show more (12 of ").accesskit_node().label().unwrap_or_default();
     click(&mut h, &more);
+    wait(&mut h, "the next 12 results", Duration::from_secs(5), |h| result_cards(h).len() >= 24);
     let ranks: Vec<usize> = result_cards(&h).iter().map(|c| c.0).collect();
     assert_eq!(ranks, (1..=24).collect::<Vec<_>>(), "Show more did not add the next 12");
 }
