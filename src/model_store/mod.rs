@@ -101,9 +101,9 @@ pub fn speech_spec(name: &str) -> Result<&'static ModelSpec, StoreError> {
     })
 }
 
-/// Hex SHA-256 of everything a reader yields.
-pub fn sha256_reader(mut r: impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
+/// Hex digest (`D`: SHA-256, SHA-1) of everything a reader yields.
+fn digest_reader<D: Digest>(mut r: impl Read) -> io::Result<String> {
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = r.read(&mut buf)?;
@@ -113,6 +113,11 @@ pub fn sha256_reader(mut r: impl Read) -> io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// Hex SHA-256 of everything a reader yields.
+pub fn sha256_reader(r: impl Read) -> io::Result<String> {
+    digest_reader::<Sha256>(r)
 }
 
 pub fn sha256_file(path: &Path) -> io::Result<String> {
@@ -121,18 +126,7 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 
 /// Hex SHA-1 of a file, for the files whose makers publish only that.
 pub fn sha1_file(path: &Path) -> io::Result<String> {
-    use sha1::Sha1;
-    let mut r = std::fs::File::open(path)?;
-    let mut hasher = Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
+    digest_reader::<sha1::Sha1>(std::fs::File::open(path)?)
 }
 
 /// A size on disk as people read it: "1.6 GB", "153.2 MB", "740 kB" (decimal units, as downloads
