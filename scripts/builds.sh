@@ -51,6 +51,13 @@ check() {
       out=$(mktemp -d)
       scripts/package.sh deb "$out" && scripts/package.sh check-deb "$out"/crossmodal_*_amd64.deb
       ;;
+    windows)
+      # Cross-built with MinGW-w64, packaged (NSIS installer and zip), then installed, run and
+      # uninstalled under Wine.
+      local out
+      out=$(mktemp -d)
+      scripts/package.sh windows "$out" && scripts/package.sh check-windows "$out"/crossmodal-*-setup.exe
+      ;;
     *) echo "unknown build $1 (.ci/inputs lists: $(builds | tr '\n' ' '))" >&2; return 2 ;;
   esac
 }

@@ -148,6 +148,7 @@ impl PushToTalk {
         let mut out = Vec::new();
         // Each event with whether it toggles: the key's per the settings; a toggle command
         // always does, and is answered with what happens now.
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut keys: Vec<(KeyEvent, bool)> = self
             .hotkey
             .as_ref()

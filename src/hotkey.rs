@@ -1,5 +1,5 @@
-//! A global shortcut on X11: a key chord grabbed on the root window, so that it reaches
-//! crossmodal whichever window has the focus. It reports presses and releases (held keys do not
+//! A global shortcut: a key chord that reaches crossmodal whichever window has the focus: on X11
+//! grabbed on the root window, on Windows and macOS read from the keyboard's state. It reports presses and releases (held keys do not
 //! repeat), which is what push-to-talk needs.
 //!
 //! On Wayland, a desktop does not let a program see keys meant for other programs: the grab
@@ -14,19 +14,28 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use x11rb::connection::Connection as _;
-use x11rb::protocol::Event;
-use x11rb::protocol::xkb::{self, ConnectionExt as _};
-use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, ModMask};
-use x11rb::rust_connection::RustConnection;
-
 use crate::engine::Notify;
+
+/// The modifiers of a shortcut, whatever the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Modifiers(u8);
+
+impl Modifiers {
+    const CTRL: Self = Self(1);
+    const ALT: Self = Self(2);
+    const SHIFT: Self = Self(4);
+    const SUPER: Self = Self(8);
+
+    fn has(self, m: Self) -> bool {
+        self.0 & m.0 != 0
+    }
+}
 
 /// A key chord such as `ctrl+alt+space`: modifiers and one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shortcut {
-    modifiers: ModMask,
-    /// The key's X keysym.
+    modifiers: Modifiers,
+    /// The key, as its X keysym (which names keys on every platform here).
     keysym: u32,
     /// How it is written for people (`Ctrl+Alt+Space`).
     display: String,
@@ -61,6 +70,8 @@ pub enum ShortcutError {
     Typing(String),
     #[error("`crossmodal dictate --toggle` cannot reach this dictation: {0}")]
     Toggle(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl FromStr for Shortcut {
@@ -73,20 +84,20 @@ impl FromStr for Shortcut {
         if key.is_empty() {
             return Err(malformed());
         }
-        let mut modifiers = ModMask::from(0u16);
+        let mut modifiers = Modifiers::default();
         let mut display = Vec::new();
         for m in mods {
             let (mask, name) = match m.as_str() {
-                "ctrl" | "control" => (ModMask::CONTROL, "Ctrl"),
-                "alt" => (ModMask::M1, "Alt"),
-                "shift" => (ModMask::SHIFT, "Shift"),
-                "super" | "win" | "meta" => (ModMask::M4, "Super"),
+                "ctrl" | "control" => (Modifiers::CTRL, "Ctrl"),
+                "alt" => (Modifiers::ALT, "Alt"),
+                "shift" => (Modifiers::SHIFT, "Shift"),
+                "super" | "win" | "meta" => (Modifiers::SUPER, "Super"),
                 _ => return Err(malformed()),
             };
-            if u16::from(modifiers) & u16::from(mask) != 0 {
+            if modifiers.has(mask) {
                 return Err(malformed());
             }
-            modifiers |= mask;
+            modifiers.0 |= mask.0;
             display.push(name.to_owned());
         }
         let (keysym, name) = keysym(key).ok_or_else(|| ShortcutError::UnknownKey(key.clone()))?;
@@ -143,13 +154,69 @@ pub struct Hotkey {
     thread: Option<JoinHandle<()>>,
 }
 
-/// How often the X connection is looked at for the shortcut's events.
+/// How often the keyboard is looked at for the shortcut's events.
 const POLL: Duration = Duration::from_millis(5);
 
 impl Hotkey {
-    /// Grabs `shortcut` on the X display (`$DISPLAY`); `notify` runs after each press and
-    /// release.
+    /// Grabs `shortcut` for the whole desktop; `notify` runs after each press and release.
     pub fn grab(shortcut: &Shortcut, notify: &Notify) -> Result<Self, ShortcutError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, events) = mpsc::channel();
+        let thread = platform::watch(shortcut, Arc::clone(&stop), tx, Arc::clone(notify))?;
+        Ok(Self { stop, events, thread: Some(thread) })
+    }
+
+    /// Presses and releases that have arrived, without waiting.
+    pub fn poll(&self) -> Vec<KeyEvent> {
+        self.events.try_iter().collect()
+    }
+}
+
+impl Drop for Hotkey {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// X11: the chord grabbed on the root window (`$DISPLAY`).
+#[cfg(all(unix, not(target_os = "macos")))]
+mod platform {
+    use std::fmt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::Sender;
+    use std::thread::JoinHandle;
+
+    use x11rb::connection::Connection as _;
+    use x11rb::protocol::Event;
+    use x11rb::protocol::xkb::{self, ConnectionExt as _};
+    use x11rb::protocol::xproto::{ConnectionExt as _, GrabMode, ModMask};
+    use x11rb::rust_connection::RustConnection;
+
+    use super::{KeyEvent, Modifiers, POLL, Shortcut, ShortcutError};
+    use crate::engine::Notify;
+
+    fn mask(m: Modifiers) -> u16 {
+        [
+            (Modifiers::CTRL, ModMask::CONTROL),
+            (Modifiers::ALT, ModMask::M1),
+            (Modifiers::SHIFT, ModMask::SHIFT),
+            (Modifiers::SUPER, ModMask::M4),
+        ]
+        .into_iter()
+        .filter(|(ours, _)| m.has(*ours))
+        .fold(0, |acc, (_, x)| acc | u16::from(x))
+    }
+
+    pub(super) fn watch(
+        shortcut: &Shortcut,
+        halt: Arc<AtomicBool>,
+        tx: Sender<KeyEvent>,
+        notify: Notify,
+    ) -> Result<JoinHandle<()>, ShortcutError> {
         let (conn, screen) =
             RustConnection::connect(None).map_err(|e| ShortcutError::NoDisplay(e.to_string()))?;
         let x = |e: &dyn fmt::Display| ShortcutError::X11(e.to_string());
@@ -172,8 +239,9 @@ impl Hotkey {
             ModMask::M2.into(),
             u16::from(ModMask::LOCK) | u16::from(ModMask::M2),
         ];
+        let held = mask(shortcut.modifiers);
         for lock in locks {
-            let modifiers = ModMask::from(u16::from(shortcut.modifiers) | lock);
+            let modifiers = ModMask::from(held | lock);
             let grabbed = conn
                 .grab_key(false, root, modifiers, keycode, GrabMode::ASYNC, GrabMode::ASYNC)
                 .map_err(|e| x(&e))?
@@ -190,10 +258,7 @@ impl Hotkey {
             }
         }
         conn.flush().map_err(|e| x(&e))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, events) = mpsc::channel();
-        let (halt, notify, held) = (Arc::clone(&stop), Arc::clone(notify), u16::from(shortcut.modifiers));
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("crossmodal-hotkey".into())
             .spawn(move || {
                 let mut down = false;
@@ -233,45 +298,130 @@ impl Hotkey {
                 }
                 let _ = conn.flush();
             })
-            .map_err(|e| x(&e))?;
-        Ok(Self { stop, events, thread: Some(thread) })
+            .map_err(|e| x(&e))
     }
 
-    /// Presses and releases that have arrived, without waiting.
-    pub fn poll(&self) -> Vec<KeyEvent> {
-        self.events.try_iter().collect()
-    }
-}
-
-impl Drop for Hotkey {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    /// Waits (up to half a second) until none of the `held` modifiers is down.
+    fn wait_for_modifiers_up(conn: &RustConnection, root: u32, held: u16) {
+        for _ in 0..100 {
+            let mask =
+                conn.query_pointer(root).ok().and_then(|c| c.reply().ok()).map_or(0, |r| u16::from(r.mask));
+            if mask & held == 0 {
+                return;
+            }
+            std::thread::sleep(POLL);
         }
     }
-}
 
-/// Waits (up to half a second) until none of the `held` modifiers is down.
-fn wait_for_modifiers_up(conn: &RustConnection, root: u32, held: u16) {
-    for _ in 0..100 {
-        let mask =
-            conn.query_pointer(root).ok().and_then(|c| c.reply().ok()).map_or(0, |r| u16::from(r.mask));
-        if mask & held == 0 {
-            return;
-        }
-        std::thread::sleep(POLL);
+    /// The keycode that types `keysym` on this keyboard (unshifted or shifted).
+    fn keycode_of(conn: &RustConnection, keysym: u32) -> Result<Option<u8>, ShortcutError> {
+        let x = |e: &dyn fmt::Display| ShortcutError::X11(e.to_string());
+        let setup = conn.setup();
+        let (min, max) = (setup.min_keycode, setup.max_keycode);
+        let map =
+            conn.get_keyboard_mapping(min, max - min + 1).map_err(|e| x(&e))?.reply().map_err(|e| x(&e))?;
+        let per = usize::from(map.keysyms_per_keycode).max(1);
+        Ok(map.keysyms.chunks(per).position(|syms| syms.contains(&keysym)).map(|i| min + i as u8))
     }
 }
 
-/// The keycode that types `keysym` on this keyboard (unshifted or shifted).
-fn keycode_of(conn: &RustConnection, keysym: u32) -> Result<Option<u8>, ShortcutError> {
-    let x = |e: &dyn fmt::Display| ShortcutError::X11(e.to_string());
-    let setup = conn.setup();
-    let (min, max) = (setup.min_keycode, setup.max_keycode);
-    let map = conn.get_keyboard_mapping(min, max - min + 1).map_err(|e| x(&e))?.reply().map_err(|e| x(&e))?;
-    let per = usize::from(map.keysyms_per_keycode).max(1);
-    Ok(map.keysyms.chunks(per).position(|syms| syms.contains(&keysym)).map(|i| min + i as u8))
+/// Windows and macOS: the keyboard's state read every few milliseconds (device_query), which sees
+/// the chord whichever program has the focus; the keys still reach that program too.
+#[cfg(any(windows, target_os = "macos"))]
+mod platform {
+    use std::str::FromStr as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::Sender;
+    use std::thread::JoinHandle;
+
+    use device_query::{DeviceQuery as _, DeviceState, Keycode};
+
+    use super::{KeyEvent, Modifiers, POLL, Shortcut, ShortcutError};
+    use crate::engine::Notify;
+
+    /// The key named by an X keysym, as device_query names it.
+    fn keycode(keysym: u32) -> Option<Keycode> {
+        let name = match keysym {
+            0x61..=0x7a => char::from_u32(keysym)?.to_ascii_uppercase().to_string(),
+            0x30..=0x39 => format!("Key{}", char::from_u32(keysym)?),
+            0xffbe..=0xffc9 => format!("F{}", keysym - 0xffbe + 1),
+            0x20 => "Space".into(),
+            0xff09 => "Tab".into(),
+            0xff63 => "Insert".into(),
+            0xff50 => "Home".into(),
+            0xff57 => "End".into(),
+            0xff55 => "PageUp".into(),
+            0xff56 => "PageDown".into(),
+            _ => return None,
+        };
+        Keycode::from_str(&name).ok()
+    }
+
+    /// The keys that count as each modifier (left or right; Option and Command on a Mac).
+    fn modifier_keys(m: Modifiers) -> &'static [Keycode] {
+        match m {
+            Modifiers::CTRL => &[Keycode::LControl, Keycode::RControl],
+            Modifiers::ALT => &[Keycode::LAlt, Keycode::RAlt, Keycode::LOption, Keycode::ROption],
+            Modifiers::SHIFT => &[Keycode::LShift, Keycode::RShift],
+            _ => &[Keycode::LMeta, Keycode::RMeta, Keycode::Command, Keycode::RCommand],
+        }
+    }
+
+    const ALL: [Modifiers; 4] = [Modifiers::CTRL, Modifiers::ALT, Modifiers::SHIFT, Modifiers::SUPER];
+
+    /// Whether the chord (`key` and every modifier of `m`) is down.
+    fn chord_down(down: &[Keycode], key: Keycode, m: Modifiers) -> bool {
+        down.contains(&key)
+            && ALL.iter().filter(|x| m.has(**x)).all(|x| modifier_keys(*x).iter().any(|k| down.contains(k)))
+    }
+
+    fn any_modifier_down(down: &[Keycode], m: Modifiers) -> bool {
+        ALL.iter().filter(|x| m.has(**x)).any(|x| modifier_keys(*x).iter().any(|k| down.contains(k)))
+    }
+
+    pub(super) fn watch(
+        shortcut: &Shortcut,
+        halt: Arc<AtomicBool>,
+        tx: Sender<KeyEvent>,
+        notify: Notify,
+    ) -> Result<JoinHandle<()>, ShortcutError> {
+        let key = keycode(shortcut.keysym).ok_or_else(|| ShortcutError::NoKeycode(shortcut.to_string()))?;
+        let state = DeviceState::checked_new().ok_or(ShortcutError::Unsupported(
+            "the keyboard cannot be read: on macOS, allow crossmodal in System Settings → Privacy & Security → Accessibility",
+        ))?;
+        let modifiers = shortcut.modifiers;
+        std::thread::Builder::new()
+            .name("crossmodal-hotkey".into())
+            .spawn(move || {
+                // A chord held when the watch begins is not a press.
+                let mut held = chord_down(&state.get_keys(), key, modifiers);
+                while !halt.load(Ordering::Relaxed) {
+                    std::thread::sleep(POLL);
+                    let keys = state.get_keys();
+                    let change = if !held && chord_down(&keys, key, modifiers) {
+                        KeyEvent::Pressed
+                    } else if held && !keys.contains(&key) {
+                        // Released means all of it (see the X11 watch).
+                        for _ in 0..100 {
+                            if !any_modifier_down(&state.get_keys(), modifiers) {
+                                break;
+                            }
+                            std::thread::sleep(POLL);
+                        }
+                        KeyEvent::Released
+                    } else {
+                        continue;
+                    };
+                    held = change == KeyEvent::Pressed;
+                    if tx.send(change).is_err() {
+                        return;
+                    }
+                    notify();
+                }
+            })
+            .map_err(|_| ShortcutError::Unsupported("the shortcut's thread could not start"))
+    }
 }
 
 #[cfg(test)]
@@ -283,7 +433,7 @@ mod tests {
         let s: Shortcut = "ctrl+alt+space".parse().expect("parses");
         assert_eq!(s.to_string(), "Ctrl+Alt+Space");
         assert_eq!(s.keysym, 0x20);
-        assert_eq!(u16::from(s.modifiers), u16::from(ModMask::CONTROL) | u16::from(ModMask::M1));
+        assert_eq!(s.modifiers, Modifiers(Modifiers::CTRL.0 | Modifiers::ALT.0));
         assert_eq!(" Super + F9 ".parse::<Shortcut>().expect("parses").to_string(), "Super+F9");
         assert_eq!("d".parse::<Shortcut>().expect("parses").keysym, u32::from('d'));
         assert_eq!(Shortcut::default().to_string(), "Ctrl+Alt+Space");

@@ -5,6 +5,7 @@
 //!   compositor's virtual-keyboard protocol (`wtype`, on wlroots desktops such as sway) or the
 //!   kernel's uinput device (`ydotool`, with its daemon running). Whichever is installed is used.
 //! - Neither: the text goes to the clipboard, and the person pastes it.
+//! - Windows and macOS: the system's own key events (enigo).
 //!
 //! `CROSSMODAL_TYPE=x11|wtype|ydotool|clipboard` picks one by hand. The way chosen, and why, is
 //! said where dictation starts (`Typist::describe`).
@@ -15,8 +16,9 @@ use std::process::{Command, Stdio};
 /// How text reaches the focused window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Way {
-    /// X11's XTEST extension (also `XWayland` windows).
-    Xtest,
+    /// The system's fake key events (enigo): X11's XTEST extension (also `XWayland` windows),
+    /// Windows' `SendInput`, macOS's keyboard events.
+    Keys,
     /// `wtype`: the Wayland compositor's virtual keyboard.
     Wtype(PathBuf),
     /// `ydotool`: the kernel's uinput device (needs `ydotoold` running).
@@ -68,12 +70,15 @@ impl Typist {
         if let Some(asked) = &session.asked {
             let why = format!("CROSSMODAL_TYPE={asked}");
             return match asked.to_ascii_lowercase().as_str() {
-                "x11" | "xtest" => Ok(Self { way: Way::Xtest, why }),
+                "x11" | "xtest" | "keys" => Ok(Self { way: Way::Keys, why }),
                 "wtype" => tool("wtype", why, Way::Wtype),
                 "ydotool" => tool("ydotool", why, Way::Ydotool),
                 "clipboard" => Ok(Self { way: Way::Clipboard, why }),
                 other => Err(format!("CROSSMODAL_TYPE={other} is not one of x11, wtype, ydotool, clipboard")),
             };
+        }
+        if cfg!(any(windows, target_os = "macos")) {
+            return Ok(Self { way: Way::Keys, why: "the system's own key events".into() });
         }
         if session.wayland {
             if let Ok(t) =
@@ -94,7 +99,7 @@ impl Typist {
             });
         }
         if session.x11 {
-            return Ok(Self { way: Way::Xtest, why: "an X11 session".into() });
+            return Ok(Self { way: Way::Keys, why: "an X11 session".into() });
         }
         Ok(Self {
             way: Way::Clipboard,
@@ -110,7 +115,9 @@ impl Typist {
     /// One line for people: "typing with wtype (a Wayland session: …)".
     pub fn describe(&self) -> String {
         let how = match &self.way {
-            Way::Xtest => "typing through X11's XTEST".to_owned(),
+            Way::Keys if cfg!(windows) => "typing through Windows' SendInput".to_owned(),
+            Way::Keys if cfg!(target_os = "macos") => "typing through macOS key events".to_owned(),
+            Way::Keys => "typing through X11's XTEST".to_owned(),
             Way::Wtype(_) => "typing with wtype".to_owned(),
             Way::Ydotool(_) => "typing with ydotool".to_owned(),
             Way::Clipboard => "copying to the clipboard (paste with Ctrl+V)".to_owned(),
@@ -121,7 +128,7 @@ impl Typist {
     /// Types `text` into the focused window (or copies it, for `Way::Clipboard`).
     pub fn type_text(&self, text: &str) -> Result<(), String> {
         match &self.way {
-            Way::Xtest => xtest(text),
+            Way::Keys => keys(text),
             // `--` ends wtype's options: text that starts with a dash is typed, not parsed.
             Way::Wtype(p) => run(p, &["--"], text),
             Way::Ydotool(p) => run(p, &["type", "--"], text),
@@ -151,9 +158,9 @@ fn run(program: &std::path::Path, args: &[&str], text: &str) -> Result<(), Strin
     Err(format!("{} failed: {why}", program.display()))
 }
 
-/// X11: fake key events through XTEST; characters the keyboard lacks are mapped to a spare key
-/// while they are typed (enigo).
-fn xtest(text: &str) -> Result<(), String> {
+/// Fake key events (X11: through XTEST, where characters the keyboard lacks are mapped to a spare
+/// key while they are typed), by enigo.
+fn keys(text: &str) -> Result<(), String> {
     use enigo::Keyboard as _;
     // enigo waits 12 ms per key by default; the server needs no pause between fake key events.
     let settings = enigo::Settings { linux_delay: 0, ..enigo::Settings::default() };
@@ -176,7 +183,7 @@ mod tests {
     #[test]
     fn each_desktop_gets_the_way_it_allows_and_says_why() {
         let t = Typist::choose(&session(false, true, None), installed(&[])).expect("x11");
-        assert_eq!(t.way, Way::Xtest);
+        assert_eq!(t.way, Way::Keys);
         // Wayland (with XWayland's DISPLAY too): wtype, then ydotool, then the clipboard.
         let t = Typist::choose(&session(true, true, None), installed(&["wtype", "ydotool"])).expect("wl");
         assert_eq!(t.way, Way::Wtype("/usr/bin/wtype".into()));
@@ -193,7 +200,7 @@ mod tests {
     #[test]
     fn a_way_asked_for_is_used_or_refused_with_the_reason() {
         let t = Typist::choose(&session(true, false, Some("x11")), installed(&["wtype"])).expect("asked");
-        assert_eq!((t.way, t.why.as_str()), (Way::Xtest, "CROSSMODAL_TYPE=x11"));
+        assert_eq!((t.way, t.why.as_str()), (Way::Keys, "CROSSMODAL_TYPE=x11"));
         let e = Typist::choose(&session(true, false, Some("wtype")), installed(&[])).expect_err("missing");
         assert_eq!(e, "wtype is not installed");
         let e = Typist::choose(&session(true, false, Some("telepathy")), installed(&[])).expect_err("bad");

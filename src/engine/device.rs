@@ -86,7 +86,8 @@ pub fn pick_with(preference: Preference) -> (Device, DeviceInfo) {
         // whisper.cpp reports its own Vulkan device in Whisper's status line.
         "candle has no Vulkan backend: the text and image encoders run on the CPU".to_owned()
     } else {
-        "built without GPU support; build with --features cuda or metal".to_owned()
+        let features = if cfg!(target_os = "macos") { "metal" } else { "cuda or vulkan" };
+        format!("built without GPU support; build with --features {features}")
     };
     (Device::Cpu, DeviceInfo { name: "CPU".into(), gpu: false, fallback: Some(why) })
 }

@@ -729,7 +729,28 @@ impl Gallery {
 }
 
 fn canonical(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+    plain(path.canonicalize().unwrap_or_else(|_| path.to_owned()))
+}
+
+/// Windows' canonical paths are verbatim (`\\?\C:\…`): kept and shown as people write them
+/// (`C:\…`) where that names the same file (a drive path shorter than Windows' 260 characters).
+#[cfg(windows)]
+fn plain(path: PathBuf) -> PathBuf {
+    match path.to_str().and_then(|s| s.strip_prefix(r"\\?\")) {
+        Some(rest)
+            if rest.len() < 260
+                && rest.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+                && rest.as_bytes().get(1..3) == Some(b":\\") =>
+        {
+            PathBuf::from(rest)
+        }
+        _ => path,
+    }
+}
+
+#[cfg(not(windows))]
+fn plain(path: PathBuf) -> PathBuf {
+    path
 }
 
 /// Vectors in one contiguous block, for brute-force top-k. Each row is also kept as 8-bit codes
