@@ -20,8 +20,8 @@
 #                                       NSIS's (makensis), with an uninstaller and a Start menu entry.
 #   scripts/package.sh check-windows FILE
 #                                       under Wine (a prefix of its own): installs the setup .exe
-#                                       silently, runs `crossmodal.exe status`, transcribes the public
-#                                       clips (the same words as the Linux build's, or it fails), adds
+#                                       silently, runs `crossmodal.exe status`, transcribes every public
+#                                       clip (the same words as the Linux build's, or it fails), adds
 #                                       the public photos to a library and searches it (the same first
 #                                       results as Linux), opens the window under Xvfb and keeps a
 #                                       screenshot (WINDOWS_SCREENSHOT=FILE), then uninstalls and
@@ -284,7 +284,7 @@ check_windows() {
   win status || { cat "$work/stderr"; ok=0; }
   say "crossmodal.exe transcribe: the public clips, beside the Linux build"
   local clip wwords lwords
-  for clip in librivox_0880 librivox_0920 goforward cards_001; do
+  for clip in $(cd "$eval_dir/speech" && ls ./*.wav | xargs -n1 basename | sed 's/\.wav$//'); do
     wwords=$(win transcribe --format txt "$(winepath -w "$eval_dir/speech/$clip.wav")") || { cat "$work/stderr"; ok=0; }
     lwords=$(CROSSMODAL_MODELS=$models "$linux" transcribe --format txt "$eval_dir/speech/$clip.wav" 2> /dev/null)
     if [ "$(tr -s '[:space:]' ' ' <<< "$wwords" | sed 's/ $//')" = "$(tr -s '[:space:]' ' ' <<< "$lwords" | sed 's/ $//')" ]; then
