@@ -122,7 +122,15 @@ fn session(
         let mut last = None;
         let mut lines = Vec::new();
         while let Ok((at, line)) = stdout.recv_timeout(Duration::from_secs(4)) {
-            last = Some(at);
+            // `{"settled":N}` says that line N stands (its utterance closed after the detector's
+            // hangover): no new words, so not what the person waits for.
+            let settled = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.as_object().map(|o| o.len() == 1 && o.contains_key("settled")))
+                .unwrap_or(false);
+            if !settled {
+                last = Some(at);
+            }
             eprintln!("  {}: {line}", clip.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
             lines.push(line);
         }

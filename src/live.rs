@@ -572,13 +572,15 @@ impl Pipeline {
                 let Some(start) = self.vad.current_start() else { return false };
                 let end = start + len as f64 / f64::from(SAMPLE_RATE);
                 let replaces = self.shown.map(|s| s.id);
-                let id = self.next_line();
-                tracing::debug!(
-                    "line shown after {:.2} s of silence, {} ms after it was asked",
-                    self.vad.trailing_silence_secs(),
-                    asked.elapsed().as_millis()
-                );
+                // An answer that says nothing shows nothing, and spends no line number (it is
+                // looked at again on each turn until the utterance goes on or closes).
                 if !text.is_empty() || replaces.is_some() {
+                    let id = self.next_line();
+                    tracing::debug!(
+                        "line shown after {:.2} s of silence, {} ms after it was asked",
+                        self.vad.trailing_silence_secs(),
+                        asked.elapsed().as_millis()
+                    );
                     self.shown = Some(Shown { id, len });
                     self.report.send(LiveEvent::Line {
                         id,

@@ -187,6 +187,16 @@ struct Pass<'a> {
 /// reference threshold, also faster-whisper's.
 const MAX_COMPRESSION_RATIO: f64 = 2.4;
 
+/// More text tokens than anyone says in this much audio (about 4 a second in running speech, 7
+/// when fast): a loop whose varied words compress like speech ("worth 10 of blobs Friend 10 of
+/// clubs? 10 of clubs? … fools starts", 22 words and their punctuation from a 1.3 s utterance of
+/// "ten of clubs", heard live in a quiet room by the live bench).
+const MAX_SPEECH_TOKENS_PER_SEC: f64 = 12.0;
+
+fn too_many_tokens(tokens: usize, secs: f64) -> bool {
+    tokens as f64 > 8.0 + MAX_SPEECH_TOKENS_PER_SEC * secs
+}
+
 fn compression_ratio(text: &str) -> f64 {
     use std::io::Write as _;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
@@ -546,6 +556,7 @@ impl Whisper {
             segments.push(Segment { start, end, text, words });
         }
         let looped = cap.is_some_and(|cap| text_tokens >= cap)
+            || too_many_tokens(text_tokens, pass.clip_secs)
             || segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO);
         Ok((Transcript::from_segments(segments, detected), state, looped))
     }
@@ -757,6 +768,16 @@ fn is_hallucination(seg: &whisper_rs::WhisperSegment<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_of_varied_words_has_more_tokens_than_its_audio_could_hold() {
+        // 22 words and their punctuation from 1.3 s, heard live; 23 tokens are the most 1.3 s
+        // may hold.
+        assert!(too_many_tokens(30, 1.3));
+        assert!(!too_many_tokens(10, 1.3));
+        // The public set's longest sentence, librivox_0870 (6.9 s, 27 words): far under.
+        assert!(!too_many_tokens(40, 6.9));
+    }
 
     #[test]
     fn loops_compress_better_than_speech() {
