@@ -143,6 +143,12 @@ fn session(
     let _ = child.kill();
     let _ = child.wait();
     drop(noise);
+    // With `CROSSMODAL_LOG` set, what `listen` logged, after the session's lines.
+    if std::env::var_os("CROSSMODAL_LOG").is_some() {
+        while let Ok((_, line)) = stderr.try_recv() {
+            eprintln!("    | {line}");
+        }
+    }
     (from_noise, out)
 }
 
@@ -199,7 +205,12 @@ fn noisy_room(
         "| condition | commands right | sentences taken as a command | lines per sentence | lines from 15 s of noise alone (lines / commands) | end of speech → final line, ms median (range) | → command decision, ms |"
     );
     println!("|---|---|---|---|---|---|---|");
+    // `CROSSMODAL_BENCH_ROOM=TEXT`: only the conditions whose name contains TEXT.
+    let only = std::env::var("CROSSMODAL_BENCH_ROOM").ok();
     for (name, [for_lines, for_commands], snr, mid) in conditions {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
         let gain = level * 10f32.powf(-snr / 20.0);
         let bed = |noise: &[f32], file: &str| {
             let wav = dir.path().join(file);
@@ -274,11 +285,15 @@ fn main() {
     std::fs::write(&commands, common::eval_command_set().to_toml()).expect("write");
     let commands = commands.to_str().expect("utf-8").to_owned();
     let mut figures = serde_json::Map::new();
+    let room_only = std::env::var_os("CROSSMODAL_BENCH_ROOM").is_some();
     for (name, args) in [
         ("final line", vec!["listen", "--json"]),
         ("final line, with partials", vec!["listen", "--json", "--partial"]),
         ("command decision", vec!["listen", "--json", "--dry-run", "--commands", &commands]),
     ] {
+        if room_only {
+            break;
+        }
         eprintln!("{name}: crossmodal {}", args.join(" "));
         let got = latencies(&mic, &args, &clips);
         for kind in ["command", "read-sentence"] {

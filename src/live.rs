@@ -112,11 +112,15 @@ pub const COMMIT_SILENCE_SECS: f64 = 0.3;
 /// before the hangover ends: the words so far must be the whole command, not its beginning.
 const EARLY_FORM: f32 = 0.8;
 
-/// Whether a decision made at a pause is final: the command was accepted and the transcript
+/// Whether a decision made at a pause is final: the command was accepted, the transcript
 /// already reads as its phrase ("go somewhere" before the pause in "go somewhere … and do
-/// something" does not; `tests/commands.rs` checks the public clips' pauses).
+/// something" does not; `tests/commands.rs` checks the public clips' pauses), and no other
+/// command goes on from it (after "five", "five of clubs" may still come: in a fan's noise the
+/// detector hears the pause in "five, five" as 0.3 s of silence).
 pub fn commits_early(decision: &Decision) -> bool {
-    decision.command.is_some() && decision.scores.first().is_some_and(|s| s.form >= EARLY_FORM)
+    decision.command.is_some()
+        && !decision.begins_another
+        && decision.scores.first().is_some_and(|s| s.form >= EARLY_FORM)
 }
 /// Audio from before `Live::resume` that is listened to (the first word's start).
 const PAUSE_PRE_ROLL_SECS: f64 = 0.3;
@@ -310,6 +314,8 @@ struct Shown {
     id: LineId,
     /// The length of the utterance it was decoded from.
     len: usize,
+    /// When its utterance began (seconds since listening began).
+    start: f64,
 }
 
 /// The open utterance, sent ahead as if it had ended (its speaker paused).
@@ -362,6 +368,12 @@ impl Pipeline {
             heard: 0,
             answered: 0,
         }
+    }
+
+    /// The options for a pass over audio heard now: the settings', with the room as the
+    /// detector knows it, so the pass's silence gate judges the utterance against its room.
+    fn options(&self) -> speech::Options {
+        speech::Options { room_level: self.vad.room_level(), ..self.settings.options.clone() }
     }
 
     fn next_line(&mut self) -> LineId {
@@ -432,6 +444,7 @@ impl Pipeline {
                 if self.utterances(heard) {
                     return Ok(());
                 }
+                self.retract_dropped();
                 self.send_ahead();
                 self.ask_partial(ended);
             }
@@ -497,7 +510,7 @@ impl Pipeline {
                 ahead.cancel();
             }
             let id = JobId::next();
-            let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
+            let (model, options) = (self.settings.model.clone(), self.options());
             let audio = AudioInput::Samples(samples);
             self.engine.send(match self.settings.purpose {
                 Purpose::Commands => Request::MatchCommand { id, model, audio, options, cancel: None },
@@ -509,6 +522,26 @@ impl Pipeline {
             self.pending.insert(id, Out { start, end, asked: Instant::now(), replaces });
         }
         false
+    }
+
+    /// A line shown at a pause whose utterance the detector then dropped (it turned out to be
+    /// the room's) is taken back: a revision with no words.
+    fn retract_dropped(&mut self) {
+        if self.vad.in_speech() {
+            return;
+        }
+        let Some(shown) = self.shown.take() else { return };
+        let (id, start) = (self.next_line(), shown.start);
+        tracing::debug!("line {} taken back: its utterance was dropped", shown.id.0);
+        self.report.send(LiveEvent::Line {
+            id,
+            replaces: Some(shown.id),
+            start,
+            end: start,
+            text: String::new(),
+            answered: Instant::now(),
+            settled: true,
+        });
     }
 
     /// Once the speaker pauses, sends the utterance ahead as if it had ended; drops what was
@@ -527,7 +560,9 @@ impl Pipeline {
             Purpose::Transcribe { .. } => AHEAD_SILENCE_SECS,
             Purpose::Query => return,
         };
-        if self.ahead.is_some() || self.vad.trailing_silence_secs() < after {
+        // An utterance the detector would drop if it closed now gets no answer ahead of time:
+        // nothing is shown or decided for it.
+        if self.ahead.is_some() || self.vad.trailing_silence_secs() < after || !self.vad.would_keep() {
             return;
         }
         let Some(samples) = self.vad.closing() else { return };
@@ -537,7 +572,7 @@ impl Pipeline {
         }
         let id = JobId::next();
         let cancel = Arc::new(AtomicBool::new(false));
-        let (model, options) = (self.settings.model.clone(), self.settings.options.clone());
+        let (model, options) = (self.settings.model.clone(), self.options());
         let audio = AudioInput::Samples(samples);
         let c = Some(Arc::clone(&cancel));
         self.engine.send(match self.settings.purpose {
@@ -581,7 +616,7 @@ impl Pipeline {
                         self.vad.trailing_silence_secs(),
                         asked.elapsed().as_millis()
                     );
-                    self.shown = Some(Shown { id, len });
+                    self.shown = Some(Shown { id, len, start });
                     self.report.send(LiveEvent::Line {
                         id,
                         replaces,
@@ -629,7 +664,7 @@ impl Pipeline {
             id,
             model: self.settings.model.clone(),
             audio: AudioInput::Samples(current.to_vec()),
-            options: self.settings.options.clone(),
+            options: self.options(),
             cancel: Some(cancel),
         });
     }

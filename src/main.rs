@@ -1352,7 +1352,12 @@ fn listen(
                 } else if let Some(old) = replaces {
                     // The speaker went on after a pause: the line above is printed again, whole
                     // (unless the words came out the same).
-                    if printed.remove(&old.0).map(|o| same_words(&o)) != Some(same_words(&text)) {
+                    if text.is_empty() {
+                        // Its utterance turned out to hold no words (or to be the room's).
+                        if printed.remove(&old.0).is_some() {
+                            println!("[{start:7.2}s] (taken back: no words in it after all)");
+                        }
+                    } else if printed.remove(&old.0).map(|o| same_words(&o)) != Some(same_words(&text)) {
                         println!("[{start:7.2}s] {text}   (revised)");
                     }
                     printed.insert(id.0, text);

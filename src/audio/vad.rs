@@ -56,8 +56,12 @@ const OVER_BACKGROUND: f32 = 2.0;
 /// loud enough.
 const MIN_BACKGROUND: f32 = 1e-4;
 /// A recording's background counts once this much of it was heard (1 s); before, the network
-/// alone decides (`Vad::for_recording`).
+/// alone decides (`Vad::for_recording`). A room is young until this much real sound of it was
+/// heard (`Vad::close`).
 const MIN_BACKGROUND_FRAMES: usize = 31;
+/// A frame this quiet (−120 dBFS) is digital silence, not a room: an audio server's new input
+/// stream begins with some (`PulseAudio`: 0.8 s), and a muted or virtual source gives nothing else.
+const DIGITAL_SILENCE: f32 = 1e-6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VadError {
@@ -122,6 +126,11 @@ pub struct Vad {
     levels: std::collections::VecDeque<f32>,
     /// A recording, not a room (`for_recording`).
     recording: bool,
+    /// Frames of real sound (not digital silence) learnt as the room so far, up to
+    /// `MIN_BACKGROUND_FRAMES`.
+    room_heard: usize,
+    /// The background when the open utterance began, and whether the room was young then.
+    opened_in: (f32, bool),
 }
 
 impl Vad {
@@ -151,6 +160,8 @@ impl Vad {
             last_probability: 0.0,
             levels: std::collections::VecDeque::with_capacity(BACKGROUND_FRAMES + 1),
             recording: false,
+            room_heard: 0,
+            opened_in: (MIN_BACKGROUND, false),
         }
     }
 
@@ -163,6 +174,27 @@ impl Vad {
     pub fn for_recording(mut self) -> Self {
         self.recording = true;
         self
+    }
+
+    /// A detector that already knows the room's level (`room_level` of the detector that heard
+    /// it), as if it had heard the room for the last 4.8 s: a short stretch of audio taken from
+    /// a live stream (an utterance and its pre-roll) is judged against the room it came from,
+    /// not against its own first frames, which a word soon outweighs.
+    #[must_use]
+    pub fn in_room(mut self, level: f32) -> Self {
+        self.levels = std::iter::repeat_n(level.max(MIN_BACKGROUND), BACKGROUND_FRAMES).collect();
+        self.room_heard = MIN_BACKGROUND_FRAMES;
+        self
+    }
+
+    /// The room's background level as the detector knows it now (`None` before it heard any).
+    pub fn room_level(&self) -> Option<f32> {
+        if self.levels.is_empty() || (self.recording && self.levels.len() < MIN_BACKGROUND_FRAMES) {
+            return None;
+        }
+        let mut sorted: Vec<f32> = self.levels.iter().copied().collect();
+        let at = ((sorted.len() - 1) as f64 * BACKGROUND_QUANTILE) as usize;
+        Some(sorted.select_nth_unstable_by(at, f32::total_cmp).1.max(MIN_BACKGROUND))
     }
 
     /// True while an utterance is open.
@@ -220,22 +252,46 @@ impl Vad {
     /// Closes the open utterance now, as the hangover would, without waiting for the rest of
     /// it (the caller knows the utterance is over). An utterance with too little speech in it
     /// is dropped.
+    ///
+    /// So is one that began before the room was heard (other voices or music from the first
+    /// moment listening began, after the audio server's digital silence) and went on until the
+    /// room was learnt from it (`LEARN_IN_UTTERANCE_FRAMES`), the room now twice as loud as when
+    /// it began: it was the room, not someone speaking to the app. (A speaker heard first ends
+    /// their phrase long before that, and the room after it is as quiet as before.)
     pub fn close(&mut self) -> Option<VadEvent> {
         let dropped = self.dropped_tail();
+        let (enough, was_the_room) = (self.speech_frames >= MIN_SPEECH_FRAMES, self.was_the_room());
         let mut samples = self.current.take()?;
-        let enough = self.speech_frames >= MIN_SPEECH_FRAMES;
         samples.truncate(samples.len() - dropped);
         self.speech_run = 0;
         self.silence_run = 0;
         self.speech_frames = 0;
+        let secs = samples.len() as f64 / f64::from(SAMPLE_RATE);
         if !enough {
+            tracing::debug!("dropped {secs:.2} s that held too little speech");
+            return None;
+        }
+        if was_the_room {
             tracing::debug!(
-                "dropped {:.2} s that held too little speech",
-                samples.len() as f64 / f64::from(SAMPLE_RATE)
+                "dropped {secs:.2} s heard before the room was: the room learnt from it is as loud"
             );
             return None;
         }
         Some(VadEvent::Utterance { samples, start: self.current_start })
+    }
+
+    /// Whether `close` would keep the open utterance now (false outside one).
+    pub fn would_keep(&self) -> bool {
+        self.current.is_some() && self.speech_frames >= MIN_SPEECH_FRAMES && !self.was_the_room()
+    }
+
+    /// The open utterance began before the room was heard and the room learnt since is twice as
+    /// loud (`close`).
+    fn was_the_room(&self) -> bool {
+        let (opened_room, opened_young) = self.opened_in;
+        opened_young
+            && self.current.as_ref().is_some_and(|c| c.len() / FRAME > LEARN_IN_UTTERANCE_FRAMES)
+            && self.room_level().is_some_and(|now| now >= opened_room * OVER_BACKGROUND)
     }
 
     /// Samples of trailing silence an utterance closed now would drop.
@@ -285,6 +341,10 @@ impl Vad {
         let background = self.background(level, learn);
         self.hearing = voice && level >= background * OVER_BACKGROUND;
         let speech = self.hearing;
+        tracing::trace!(
+            "frame {t:.2} s: p {p:.2} level {level:.5} background {background:.5} speech {speech} open {}",
+            self.current.is_some()
+        );
         if let Some(cur) = self.current.as_mut() {
             cur.extend_from_slice(&frame);
             if speech {
@@ -308,6 +368,7 @@ impl Vad {
             let samples: Vec<f32> = self.history.drain(..).flatten().collect();
             self.current_start = (t + FRAME_SECS - samples.len() as f64 / f64::from(SAMPLE_RATE)).max(0.0);
             events.push(VadEvent::Started { at: self.current_start });
+            self.opened_in = (background, self.room_heard < MIN_BACKGROUND_FRAMES);
             self.current = Some(samples);
             self.speech_frames = self.speech_run;
             self.silence_run = 0;
@@ -318,30 +379,34 @@ impl Vad {
 impl Vad {
     /// The background level before this frame; the frame's level is learnt when `learn`.
     fn background(&mut self, level: f32, learn: bool) -> f32 {
-        let mut sorted: Vec<f32> = self.levels.iter().copied().collect();
-        let background = if sorted.is_empty() || (self.recording && sorted.len() < MIN_BACKGROUND_FRAMES) {
-            MIN_BACKGROUND
-        } else {
-            let at = ((sorted.len() - 1) as f64 * BACKGROUND_QUANTILE) as usize;
-            *sorted.select_nth_unstable_by(at, f32::total_cmp).1
-        };
-        if !learn {
-            return background.max(MIN_BACKGROUND);
+        let background = self.room_level().unwrap_or(MIN_BACKGROUND);
+        if learn {
+            if level > DIGITAL_SILENCE {
+                self.room_heard = (self.room_heard + 1).min(MIN_BACKGROUND_FRAMES);
+            }
+            self.levels.push_back(level);
+            if self.levels.len() > BACKGROUND_FRAMES {
+                self.levels.pop_front();
+            }
         }
-        self.levels.push_back(level);
-        if self.levels.len() > BACKGROUND_FRAMES {
-            self.levels.pop_front();
-        }
-        background.max(MIN_BACKGROUND)
+        background
     }
 }
 
 /// Where the first speech in a buffer begins (pre-roll included), in seconds; `None` if the
-/// buffer holds nothing the detector would call speech.
-pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32]) -> Option<f64> {
-    // Not `for_recording`: every Whisper pass is gated here, a live utterance included, and an
-    // utterance begins with the room (its pre-roll) that babble must be judged against.
+/// buffer holds nothing the detector would call speech. `room`: the level of the room the
+/// buffer was heard in, when a live detector knows it (`Vad::room_level`); without it the
+/// buffer's own first frames are taken as the room.
+pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32], room: Option<f32>) -> Option<f64> {
+    // Not `for_recording`: every Whisper pass is gated here, and babble must be judged against
+    // the room. A live utterance's pre-roll (320 ms) is too little room to learn: its first
+    // quiet words would be learnt as the room and its louder ones not be twice over it (a
+    // sentence in a fan 10 dB under it was gated out whole), so the live detector's level is
+    // given.
     let mut vad = Vad::new(Arc::clone(model));
+    if let Some(level) = room {
+        vad = vad.in_room(level);
+    }
     for block in samples.chunks(SAMPLE_RATE as usize) {
         if let Some(at) = vad.push(block).iter().find_map(|e| match e {
             VadEvent::Started { at } => Some(*at),
@@ -355,5 +420,5 @@ pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32]) -> Option<f64> {
 
 /// True when a buffer holds any stretch the detector would call speech.
 pub fn has_speech(model: &Arc<SileroModel>, samples: &[f32]) -> bool {
-    speech_start(model, samples).is_some()
+    speech_start(model, samples, None).is_some()
 }

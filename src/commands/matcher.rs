@@ -49,6 +49,8 @@ struct Phrase {
 pub struct Matcher {
     names: Vec<String>,
     phrases: Vec<Phrase>,
+    /// Per command: whether one of its phrases begins another command's (`Decision::begins_another`).
+    begins_another: Vec<bool>,
     pub settings: Settings,
 }
 
@@ -75,6 +77,11 @@ pub struct Decision {
     /// Why nothing was accepted, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// The accepted command's phrase is how another command's begins ("five" of "five of
+    /// clubs", "eight of spades" of "eight of spades, four of clubs, …"): a pause after it may be
+    /// inside the longer one, so live listening decides it only when the utterance ends.
+    #[serde(skip)]
+    pub begins_another: bool,
 }
 
 /// The text side of an utterance, computed once.
@@ -104,7 +111,14 @@ impl Matcher {
                 embedding,
             })
             .collect();
-        Ok(Self { names: set.commands.iter().map(|c| c.name.clone()).collect(), phrases, settings })
+        let phrases: Vec<Phrase> = phrases;
+        let begins_another = begins_another(&phrases, set.commands.len());
+        Ok(Self {
+            names: set.commands.iter().map(|c| c.name.clone()).collect(),
+            phrases,
+            begins_another,
+            settings,
+        })
     }
 
     /// Embeds the transcript (nothing to embed for silence).
@@ -158,6 +172,7 @@ impl Matcher {
                 command: None,
                 scores: Vec::new(),
                 rejected: Some("no speech".into()),
+                begins_another: false,
             };
         }
         let [wm, wf, ws] = self.settings.weights;
@@ -198,10 +213,27 @@ impl Matcher {
         Decision {
             transcript: heard.transcript.clone(),
             command: if rejected.is_none() { scores.first().map(|s| s.command.clone()) } else { None },
+            begins_another: rejected.is_none()
+                && scores
+                    .first()
+                    .and_then(|s| self.names.iter().position(|n| *n == s.command))
+                    .is_some_and(|i| self.begins_another[i]),
             scores,
             rejected,
         }
     }
+}
+
+/// Per command: whether one of its phrases is, word for word, how another command's begins.
+fn begins_another(phrases: &[Phrase], commands: usize) -> Vec<bool> {
+    (0..commands)
+        .map(|i| {
+            phrases.iter().filter(|p| p.command == i).any(|p| {
+                let head = format!("{} ", p.spoken.words);
+                phrases.iter().any(|q| q.command != i && q.spoken.words.starts_with(&head))
+            })
+        })
+        .collect()
 }
 
 /// The sound score of a phrase Whisper heard with probability `p`, when the shortlist's
@@ -284,18 +316,20 @@ mod tests {
         let dim = commands.len();
         let axis =
             |i: usize| Embedding::normalised((0..dim).map(|j| if i == j { 1.0 } else { 0.0 }).collect());
+        let phrases: Vec<Phrase> = commands
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Phrase {
+                command: i,
+                text: c.to_owned(),
+                spoken: Spoken::new(c),
+                embedding: axis(i),
+            })
+            .collect();
         Matcher {
             names: commands.iter().map(|&c| c.to_owned()).collect(),
-            phrases: commands
-                .iter()
-                .enumerate()
-                .map(|(i, &c)| Phrase {
-                    command: i,
-                    text: c.to_owned(),
-                    spoken: Spoken::new(c),
-                    embedding: axis(i),
-                })
-                .collect(),
+            begins_another: begins_another(&phrases, commands.len()),
+            phrases,
             settings,
         }
     }
@@ -310,6 +344,19 @@ mod tests {
 
     /// Meaning alone decides: fused score = cosine with the phrase.
     const MEANING_ONLY: Settings = Settings { weights: [1.0, 0.0, 0.0], threshold: 0.5, margin: 0.1 };
+
+    #[test]
+    fn a_command_that_begins_a_longer_one_says_so() {
+        let m = matcher(&["five", "five of clubs", "fivefold", "go"], MEANING_ONLY);
+        let five = m.decide(&heard("five", vec![1.0, 0.0, 0.0, 0.0]), &[], 0.0);
+        assert_eq!(five.command.as_deref(), Some("five"));
+        assert!(five.begins_another, "\"five of clubs\" goes on from \"five\"");
+        for (said, direction) in [("five of clubs", [0.0, 1.0, 0.0, 0.0]), ("go", [0.0, 0.0, 0.0, 1.0])] {
+            let d = m.decide(&heard(said, direction.to_vec()), &[], 0.0);
+            assert_eq!(d.command.as_deref(), Some(said));
+            assert!(!d.begins_another, "{said}: no command goes on from it (\"fivefold\" is another word)");
+        }
+    }
 
     #[test]
     fn a_clear_winner_over_the_threshold_is_accepted() {

@@ -440,8 +440,13 @@ mod tests {
     #[test]
     fn firing_does_what_the_accepted_command_says_and_nothing_for_no_match() {
         let set = CommandSet::from_phrases(&["lights on"], "x");
-        let mut d =
-            Decision { transcript: "Lights on.".into(), command: None, scores: Vec::new(), rejected: None };
+        let mut d = Decision {
+            transcript: "Lights on.".into(),
+            command: None,
+            scores: Vec::new(),
+            rejected: None,
+            begins_another: false,
+        };
         assert!(matches!(set.fire(&d, false), Outcome::Nothing));
         d.command = Some("lights on".into());
         match set.fire(&d, true) {

@@ -113,6 +113,10 @@ pub struct Options {
     /// instead of at whisper.cpp's 220-token limit, which is what lets commands cut the
     /// encoder's window close to the clip (see `COMMAND_WINDOW_MARGIN_SECS`).
     pub max_tokens_per_sec: Option<f64>,
+    /// The level of the room the audio was heard in, when a live detector knows it
+    /// (`vad::Vad::room_level`): the silence gate judges speech against it rather than against
+    /// the audio's own first frames.
+    pub room_level: Option<f32>,
 }
 
 impl Default for Options {
@@ -127,6 +131,7 @@ impl Default for Options {
             word_timestamps: false,
             timestamps: true,
             max_tokens_per_sec: None,
+            room_level: None,
         }
     }
 }
@@ -418,7 +423,7 @@ impl Whisper {
         progress: Option<&Progress>,
     ) -> Result<(Transcript, Option<WhisperState>), SpeechError> {
         let language = self.language_for(options);
-        let Some(speech_at) = vad::speech_start(&self.detector, samples) else {
+        let Some(speech_at) = vad::speech_start(&self.detector, samples, options.room_level) else {
             return Ok((Transcript { language, ..Transcript::default() }, None));
         };
         // Leading silence is cut: Whisper's timestamps are coarse and would put the first

@@ -167,7 +167,8 @@ pub fn spaced(dir: &Path, names: &[&str], gap: f64) -> (PathBuf, Vec<(f64, f64)>
             crossmodal::audio::decode_file(&eval_dir().join("speech").join(name)).expect("clip").samples;
         let at = samples.len() as f64 / rate;
         // The detector's view of where the clip's speech begins (its pre-roll taken off).
-        let begins = crossmodal::audio::vad::speech_start(&detector(), &clip).expect("speech in the clip")
+        let begins = crossmodal::audio::vad::speech_start(&detector(), &clip, None)
+            .expect("speech in the clip")
             + crossmodal::audio::vad::PRE_ROLL_SECS;
         speech.push((at + begins, at + clip.len() as f64 / rate));
         samples.extend(clip);
