@@ -17,6 +17,10 @@
 //! clips that are not the ones spoken) at 10 dB. Per condition: 15 s of the noise alone first
 //! (lines it made), then each clip; command clips fired right, read sentences taken as a
 //! command, lines per clip, and the latencies.
+//!
+//! `CROSSMODAL_BENCH_QUIET_ONLY=1`: the quiet room only. `CROSSMODAL_BENCH_ROOM=TEXT`: only the
+//! noisy-room conditions whose name holds TEXT ("10 dB", "babble"). With `CROSSMODAL_LOG` set,
+//! what `listen` logged is printed after each session (`crossmodal=trace`: each detector frame).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
