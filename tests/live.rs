@@ -369,3 +369,38 @@ fn a_transcript_says_its_sentence_with_words_joined_but_not_another_one() {
     assert!(!common::says("And Mr. John Dashwood had then leisure to consider", reference));
     assert!(!common::says("Unless to be rather cold.", reference));
 }
+
+/// `listen --partial` shows the words of an utterance while it is spoken, short phrases too:
+/// two 3 s sentences each get a partial line (on stderr, `… words`) before their
+/// first line (a newcomer saw none for 1.5–3 s clips).
+#[test]
+fn partial_words_come_before_the_line_for_short_phrases() {
+    common::installed("whisper-tiny.en");
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let (wav, _) = common::spaced(dir.path(), &["librivox_0880.wav", "librivox_0930.wav"], 2.0);
+    let listen = Running::start(&["listen", "--json", "--partial"]);
+    listen.wait_stderr("listening to", Duration::from_mins(1));
+    mic.play(&wav);
+    // Each utterance's first line (one that replaces none), with when it came.
+    let mut firsts = Vec::new();
+    while let Ok((at, line)) = listen.stdout.recv_timeout(Duration::from_secs(4)) {
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        if v["text"].is_string() && v["replaces"].is_null() {
+            firsts.push((at, line));
+        }
+    }
+    assert_eq!(firsts.len(), 2, "one line per phrase: {firsts:?}");
+    let partials: Vec<(Instant, String)> = listen
+        .stderr
+        .try_iter()
+        .filter_map(|(at, l)| l.strip_prefix("… ").map(|t| (at, t.to_owned())))
+        .filter(|(_, t)| !t.trim().is_empty())
+        .collect();
+    let mut after: Option<Instant> = None;
+    for (at, line) in &firsts {
+        let before = partials.iter().filter(|(p, _)| p < at && after.is_none_or(|a| *p > a)).count();
+        assert!(before > 0, "no partial words before {line}: partials {partials:?}");
+        after = Some(*at);
+    }
+}
