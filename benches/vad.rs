@@ -128,13 +128,7 @@ fn main() {
         "cards_005.wav",
         "something.wav",
     ];
-    let sentences = [
-        "librivox_0870.wav",
-        "librivox_0880.wav",
-        "librivox_0890.wav",
-        "librivox_0920.wav",
-        "librivox_0930.wav",
-    ];
+    let sentences = common::SENTENCE_CLIPS;
     let names: Vec<&str> = commands.iter().chain(&sentences).copied().collect();
     let dir = common::eval_dir().join("speech");
     let clips: Vec<Vec<f32>> =

@@ -300,15 +300,8 @@ fn a_minute_of_noise_alone_gives_no_line() {
     // 10 dB under speech, from before listening starts (they were taken for a speaker until the room
     // was learnt from them, and made a line), then half a minute of a fan at the same level.
     let half = 35 * 16_000;
-    let sentences = [
-        "librivox_0870.wav",
-        "librivox_0880.wav",
-        "librivox_0890.wav",
-        "librivox_0920.wav",
-        "librivox_0930.wav",
-    ];
     let noise: Vec<f32> =
-        common::babble(half, &sentences).into_iter().chain(common::pink(half, 13)).collect();
+        common::babble(half, &common::SENTENCE_CLIPS).into_iter().chain(common::pink(half, 13)).collect();
     let _room = NoiseBed::start(&mic, dir.path(), &noise, speech_level(&COMMAND_CLIPS), 10.0);
     let listen = Running::start(&["listen", "--json"]);
     listen.wait_stderr("listening to", Duration::from_mins(1));

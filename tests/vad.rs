@@ -134,13 +134,7 @@ fn phrases_one_after_another_in_noise_are_one_utterance_each() {
         "cards_004.wav",
         "cards_005.wav",
     ];
-    let sentences = [
-        "librivox_0870.wav",
-        "librivox_0880.wav",
-        "librivox_0890.wav",
-        "librivox_0920.wav",
-        "librivox_0930.wav",
-    ];
+    let sentences = common::SENTENCE_CLIPS;
     for (names, step) in [(&commands[..], 5.0), (&sentences[..], 10.0)] {
         let clips: Vec<Vec<f32>> = names.iter().map(|n| clip(n)).collect();
         let timed: Vec<(f64, &[f32])> =
@@ -243,17 +237,10 @@ fn a_recording_that_starts_with_speech_is_heard_from_its_first_word() {
 #[test]
 fn every_utterance_heard_in_noise_passes_the_gate_before_whisper() {
     let model = model();
-    let names = [
-        "librivox_0870.wav",
-        "librivox_0880.wav",
-        "librivox_0890.wav",
-        "librivox_0920.wav",
-        "librivox_0930.wav",
-        "goforward.wav",
-        "cards_001.wav",
-        "cards_004.wav",
-        "something.wav",
-    ];
+    let names: Vec<&str> = common::SENTENCE_CLIPS
+        .into_iter()
+        .chain(["goforward.wav", "cards_001.wav", "cards_004.wav", "something.wav"])
+        .collect();
     let clips: Vec<Vec<f32>> = names.iter().map(|n| clip(n)).collect();
     let mut at = 10.0;
     let mut laid = Vec::new();

@@ -417,8 +417,3 @@ pub fn speech_start(model: &Arc<SileroModel>, samples: &[f32], room: Option<f32>
     }
     None
 }
-
-/// True when a buffer holds any stretch the detector would call speech.
-pub fn has_speech(model: &Arc<SileroModel>, samples: &[f32]) -> bool {
-    speech_start(model, samples, None).is_some()
-}

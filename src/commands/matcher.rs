@@ -101,7 +101,7 @@ impl Matcher {
             }
         }
         let embeddings = encoder.embed(&phrases.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>())?;
-        let phrases = phrases
+        let phrases: Vec<Phrase> = phrases
             .into_iter()
             .zip(embeddings)
             .map(|((command, text), embedding)| Phrase {
@@ -111,7 +111,6 @@ impl Matcher {
                 embedding,
             })
             .collect();
-        let phrases: Vec<Phrase> = phrases;
         let begins_another = begins_another(&phrases, set.commands.len());
         Ok(Self {
             names: set.commands.iter().map(|c| c.name.clone()).collect(),

@@ -362,6 +362,10 @@ pub const MOMENT_QUERIES: [(&str, &str); 12] = [
     ("head off someplace and get a thing done", "something.wav"),
 ];
 
+/// The public read sentences (`kind = "read-sentence"`), by file name.
+pub const SENTENCE_CLIPS: [&str; 5] =
+    ["librivox_0870.wav", "librivox_0880.wav", "librivox_0890.wav", "librivox_0920.wav", "librivox_0930.wav"];
+
 /// Pink noise (Paul Kellet's filter over a fixed-seed white noise), unit RMS.
 pub fn pink(len: usize, seed: u64) -> Vec<f32> {
     let mut state = seed;
