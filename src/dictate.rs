@@ -33,6 +33,9 @@ pub struct Settings {
 /// What push-to-talk reports.
 #[derive(Debug, Clone)]
 pub enum PttEvent {
+    /// The microphone sends sound: a word spoken from now on is heard (a server can take a
+    /// second or more to start it).
+    Ready,
     /// Listening began (the shortcut went down).
     Listening,
     /// Listening stopped (the shortcut came up): what was said last is being finished.
@@ -240,7 +243,8 @@ impl PushToTalk {
             LiveEvent::Ended { problem, .. } => {
                 out.push(PttEvent::Problem(problem.unwrap_or_else(|| "the microphone closed".into())));
             }
-            LiveEvent::Opened(_) | LiveEvent::Partial(_) | LiveEvent::Query(_) => {}
+            LiveEvent::Opened(_) => out.push(PttEvent::Ready),
+            LiveEvent::Partial(_) | LiveEvent::Query(_) => {}
         }
     }
 }

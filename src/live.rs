@@ -52,7 +52,7 @@ pub struct Settings {
 /// What the pipeline reports, in the order it happens.
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
-    /// The source is open: a human name of it.
+    /// The source is open and sends sound (or has been open a while): a human name of it.
     Opened(String),
     /// The words of the utterance in progress so far.
     Partial(String),
@@ -124,13 +124,16 @@ pub fn commits_early(decision: &Decision) -> bool {
 }
 /// Audio from before `Live::resume` that is listened to (the first word's start).
 const PAUSE_PRE_ROLL_SECS: f64 = 0.3;
+/// A source that has sent nothing for this long after it was opened is said to be open anyway
+/// (a silent device is still the one listened to).
+const SILENT_OPEN: Duration = Duration::from_secs(5);
 /// How long capture waits for audio before it looks at the engine's answers again.
 const CAPTURE_WAIT: Duration = Duration::from_millis(20);
 
 /// A running pipeline. Dropping it stops listening without waiting for answers still out.
 pub struct Live {
-    stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
+    stop: Switch,
+    paused: Switch,
     abandon: Arc<AtomicBool>,
     level: Arc<AtomicU32>,
     speaking: Arc<AtomicBool>,
@@ -140,8 +143,8 @@ pub struct Live {
 
 /// What the pipeline's thread shares with its handle.
 struct Shared {
-    stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
+    stop: Switch,
+    paused: Switch,
     abandon: Arc<AtomicBool>,
     level: Arc<AtomicU32>,
     speaking: Arc<AtomicBool>,
@@ -152,16 +155,17 @@ impl Live {
     /// `notify` runs after each event (the window passes a repaint).
     pub fn start(engine: Connection, settings: Settings, notify: &Notify) -> Self {
         let shared = Shared {
-            stop: Arc::default(),
-            paused: Arc::new(AtomicBool::new(settings.paused)),
+            stop: Switch::default(),
+            paused: Switch::default(),
             abandon: Arc::default(),
             level: Arc::default(),
             speaking: Arc::default(),
         };
+        shared.paused.set(settings.paused);
         let (tx, events) = mpsc::channel();
         let mut handle = Self {
-            stop: Arc::clone(&shared.stop),
-            paused: Arc::clone(&shared.paused),
+            stop: shared.stop.clone(),
+            paused: shared.paused.clone(),
             abandon: Arc::clone(&shared.abandon),
             level: Arc::clone(&shared.level),
             speaking: Arc::clone(&shared.speaking),
@@ -209,24 +213,24 @@ impl Live {
 
     /// Stops listening: the utterance in progress is closed and answered, then `Ended` comes.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.set(true);
     }
 
     /// Pauses: the utterance in progress is closed and answered; the microphone stays open but
     /// what it hears is not listened to (push-to-talk between presses).
     pub fn pause(&self) {
-        self.paused.store(true, Ordering::Relaxed);
+        self.paused.set(true);
     }
 
     /// Listens again after `pause`, from `PAUSE_PRE_ROLL` before now: a microphone that is
     /// already open loses no word spoken the moment listening resumes.
     pub fn resume(&self) {
-        self.paused.store(false, Ordering::Relaxed);
+        self.paused.set(false);
     }
 
     /// Something that stops this pipeline from elsewhere (a Ctrl+C handler).
     pub fn stopper(&self) -> Stopper {
-        Stopper(Arc::clone(&self.stop))
+        Stopper(self.stop.clone())
     }
 
     /// The input level, 0..1.
@@ -272,12 +276,39 @@ pub struct Gone;
 
 /// Stops a pipeline as `Live::stop` does; can be sent to another thread.
 #[derive(Clone)]
-pub struct Stopper(Arc<AtomicBool>);
+pub struct Stopper(Switch);
 
 impl Stopper {
     pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.set(true);
     }
+}
+
+/// A switch thrown from another thread (a pause, a stop), and when it was thrown: the sound
+/// heard until that moment is listened to even when it arrives later.
+#[derive(Debug, Clone, Default)]
+struct Switch(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Switch {
+    /// Turns it on (keeping when it first was) or off.
+    fn set(&self, on: bool) {
+        let mut since = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *since = if on { Some(since.unwrap_or_else(Instant::now)) } else { None };
+    }
+
+    /// Since when it is on; `None` while off.
+    fn since(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Listening is closing (a pause or a stop was asked): the sound heard before that moment is
+/// still listened to when it arrives later (an audio server's buffering, a busy machine), up to
+/// this stream position, or until `latest` if it never comes.
+#[derive(Debug, Clone, Copy)]
+struct Closing {
+    until: usize,
+    latest: Instant,
 }
 
 struct Reporter {
@@ -383,7 +414,6 @@ impl Pipeline {
 
     fn run(&mut self, shared: &Shared) -> Result<(), String> {
         let mut capture = Capture::start(&self.settings.source).map_err(|e| e.to_string())?;
-        self.report.send(LiveEvent::Opened(capture.name.clone()));
         let mut recorder =
             self.settings.record.as_deref().map(Recorder::create).transpose().map_err(|e| e.to_string())?;
         let result = self.listen(&mut capture, recorder.as_mut(), shared);
@@ -402,43 +432,89 @@ impl Pipeline {
         // While paused: the latest audio, for the pre-roll when listening resumes.
         let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::new();
         let pre_roll = (PAUSE_PRE_ROLL_SECS * f64::from(SAMPLE_RATE)) as usize;
-        let mut was_paused = shared.paused.load(Ordering::Relaxed);
+        let mut was_paused = shared.paused.since().is_some();
+        let mut stopping = false;
+        let mut closing: Option<Closing> = None;
+        let (began, mut opened) = (Instant::now(), false);
         loop {
+            // Open is said once the source sends sound: a word spoken from then on is heard.
+            if !opened && (capture.sounding() || began.elapsed() >= SILENT_OPEN) {
+                opened = true;
+                self.report.send(LiveEvent::Opened(capture.name.clone()));
+            }
             if !ended {
-                let paused = shared.paused.load(Ordering::Relaxed);
+                let paused = shared.paused.since();
                 let mut heard = Vec::new();
-                if paused && !was_paused {
-                    heard = self.vad.finish();
+                if let Some(at) = paused.filter(|_| !was_paused) {
+                    closing = capture.position_at(at).map(|(until, latest)| Closing { until, latest });
+                    if closing.is_none() {
+                        heard = self.vad.finish();
+                    }
                 }
-                if !paused && was_paused {
+                if paused.is_none() && was_paused {
+                    // Listening again before what was said up to the pause had all arrived: the
+                    // utterance goes on.
+                    closing = None;
                     let before: Vec<f32> = recent.drain(..).collect();
                     heard = self.vad.push(&before);
                 }
-                was_paused = paused;
-                heard.extend(if shared.stop.load(Ordering::Relaxed) {
+                was_paused = paused.is_some();
+                if let Some(at) = shared.stop.since().filter(|_| !stopping) {
+                    stopping = true;
+                    if paused.is_none() {
+                        closing = capture.position_at(at).map(|(until, latest)| Closing { until, latest });
+                    }
+                }
+                if shared.abandon.load(Ordering::Relaxed) {
+                    closing = None;
+                }
+                if stopping && closing.is_none() {
                     ended = true;
-                    self.vad.finish()
+                    heard.extend(self.vad.finish());
                 } else {
                     match capture.next(CAPTURE_WAIT).map_err(|e| e.to_string())? {
-                        Captured::Audio(samples) if paused => {
-                            recent.extend(samples);
-                            let extra = recent.len().saturating_sub(pre_roll);
-                            recent.drain(..extra);
-                            Vec::new()
-                        }
-                        Captured::Audio(samples) => {
+                        Captured::Audio(mut samples) => {
+                            // What was heard before a pause or stop is listened to; after it,
+                            // only kept for the pre-roll.
+                            let listened = match closing {
+                                Some(c) => {
+                                    let before = capture.position().saturating_sub(samples.len());
+                                    c.until.saturating_sub(before).min(samples.len())
+                                }
+                                None if paused.is_some() => 0,
+                                None => samples.len(),
+                            };
+                            let after = samples.split_off(listened);
                             if let Some(r) = recorder.as_deref_mut() {
                                 r.write(&samples).map_err(|e| e.to_string())?;
                             }
-                            self.vad.push(&samples)
+                            heard.extend(self.vad.push(&samples));
+                            if paused.is_some() {
+                                recent.extend(after);
+                                let extra = recent.len().saturating_sub(pre_roll);
+                                recent.drain(..extra);
+                            }
                         }
-                        Captured::Idle => Vec::new(),
+                        Captured::Idle => {}
                         Captured::Ended => {
                             ended = true;
-                            self.vad.finish()
+                            closing = None;
+                            heard.extend(self.vad.finish());
                         }
                     }
-                });
+                    if let Some(c) = closing
+                        && (capture.position() >= c.until || Instant::now() >= c.latest)
+                    {
+                        tracing::debug!(
+                            "{} at {:.2} s: what was heard before it is in",
+                            if stopping { "stopped" } else { "paused" },
+                            c.until as f64 / f64::from(SAMPLE_RATE)
+                        );
+                        closing = None;
+                        heard.extend(self.vad.finish());
+                        ended = stopping;
+                    }
+                }
                 shared.level.store(capture.level().to_bits(), Ordering::Relaxed);
                 shared.speaking.store(self.vad.hearing(), Ordering::Relaxed);
                 if self.utterances(heard) {

@@ -1188,14 +1188,6 @@ fn dictate(
         eprintln!("warning: Ctrl+C will not stop cleanly: {e}");
     }
     let what = if commands.is_some() { "say a command" } else { "dictate into the focused window" };
-    eprintln!("{} to {what} (Ctrl+C quits)", ptt.trigger());
-    if commands.is_none() {
-        eprintln!("{}", ptt.typing());
-    }
-    if output.json {
-        let key = ptt.grabbed().then(|| ptt.shortcut().to_string());
-        println!("{}", serde_json::json!({ "ready": key, "trigger": ptt.trigger(), "typing": ptt.typing() }));
-    }
     let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
     let mut looked = std::time::Instant::now();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1205,6 +1197,21 @@ fn dictate(
         }
         for event in ptt.poll() {
             match event {
+                // Said once the microphone sends sound: a word spoken from then on is heard.
+                PttEvent::Ready => {
+                    eprintln!("{} to {what} (Ctrl+C quits)", ptt.trigger());
+                    if commands.is_none() {
+                        eprintln!("{}", ptt.typing());
+                    }
+                    if output.json {
+                        let key = ptt.grabbed().then(|| ptt.shortcut().to_string());
+                        let (trigger, typing) = (ptt.trigger(), ptt.typing());
+                        println!(
+                            "{}",
+                            serde_json::json!({ "ready": key, "trigger": trigger, "typing": typing })
+                        );
+                    }
+                }
                 PttEvent::Listening if output.json => {
                     println!("{}", serde_json::json!({ "listening": true }));
                 }

@@ -349,6 +349,10 @@ fn on_wayland_a_bound_toggle_command_starts_dictation_and_wtype_types_into_the_f
         .command(env!("CARGO_BIN_EXE_crossmodal"))
         .args(["dictate", "--json"])
         .env("CROSSMODAL_CONFIG", dir.path())
+        .env("CROSSMODAL_LOG", "crossmodal=debug")
+        // A server asked for a long latency (a Bluetooth headset, a busy machine): the sound
+        // comes a second at a time, late, and a newly opened stream takes two seconds to start.
+        .env("PULSE_LATENCY_MSEC", "1000")
         // The audio server lives in the test's own runtime folder, not the compositor's.
         .env("PULSE_SERVER", mic.server())
         .stdout(Stdio::piped())
@@ -376,9 +380,14 @@ fn on_wayland_a_bound_toggle_command_starts_dictation_and_wtype_types_into_the_f
     };
     assert_eq!(toggle(), "listening");
     assert_eq!(wait_for(&out, &err, "listening", 10)["listening"], true);
-    mic.play(&common::eval_dir().join("speech/goforward.wav"));
-    std::thread::sleep(Duration::from_millis(300));
+    // Stopped a moment after the phrase ends, before the server has handed all of it over: what
+    // was said before the stop is still heard.
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let secs = crossmodal::audio::decode_file(&clip).expect("clip").samples.len() as f64 / 16_000.0;
+    let (mut paplay, _) = mic.start_playing(&clip);
+    std::thread::sleep(Duration::from_secs_f64(secs + 0.2));
     assert_eq!(toggle(), "stopped");
+    assert!(paplay.wait().expect("paplay").success());
     let typed = wait_for(&out, &err, "typed", 30)["typed"].as_str().unwrap_or_default().to_owned();
     assert!(says(&typed, "go forward ten meters"), "{typed:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -129,8 +129,8 @@ pub fn choose_device(asked: Option<&str>, config: Option<&std::path::Path>) -> (
 }
 
 enum Block {
-    /// Mono samples at the source rate.
-    Audio(Vec<f32>),
+    /// Mono samples at the source rate, and when they arrived.
+    Audio(Vec<f32>, Instant),
     Ended,
     Failed(String),
 }
@@ -149,6 +149,10 @@ pub struct Capture {
     /// A microphone's clock: when its stream started, and how many samples (16 kHz) have been
     /// handed out since. A file played as one keeps its own pace instead.
     clock: Option<Clock>,
+    /// The source's sample rate.
+    rate: u32,
+    /// What came after a burst was gathered (its end, a failure), handed out next.
+    held: Option<Block>,
 }
 
 /// Follows a microphone against the wall clock, so that time the audio server delivered
@@ -160,7 +164,27 @@ struct Clock {
     /// When the stream started: listening began then, whether or not the server sent sound.
     origin: Instant,
     delivered: usize,
+    /// How long the source may send nothing without a gap (seconds): a source that delivers in
+    /// bursts (a server asked for a long latency, a busy machine) sends nothing between them for
+    /// as long as a burst lasts. It starts at `SLACK_AT_START`, follows the biggest burst, and
+    /// shrinks while the source delivers steadily.
+    slack: f64,
+    /// When the latest block arrived.
+    last_arrival: Option<Instant>,
 }
+
+/// A block that comes this long after the one before (or the first) may begin a burst: what
+/// arrives with it is gathered before the gap is judged.
+const BURST_AFTER: Duration = Duration::from_millis(50);
+/// Blocks of one burst arrive within this of each other.
+const BURST_GATHER: Duration = Duration::from_millis(3);
+/// The most slack learnt: longer silences are gaps.
+const MAX_SLACK_SECS: f64 = 2.0;
+/// The slack before the source has shown how it delivers: a source that turns out to send a
+/// second at a time is not cut into pieces by silence put in while it waits.
+const SLACK_AT_START: f64 = 1.0;
+/// How fast the slack shrinks while the source delivers steadily (seconds per second).
+const SLACK_SHRINK: f64 = 0.5;
 
 /// A microphone that falls this far behind the wall clock has had a gap, which is filled with
 /// silence; less is ordinary buffering (a sound server hands over 10–50 ms at a time).
@@ -169,21 +193,68 @@ const GAP_FILL_AFTER_SECS: f64 = 0.25;
 const USUAL_LATENCY_SECS: f64 = 0.05;
 
 /// Samples of silence to put before a block of `n` samples that arrives `elapsed` seconds after
-/// the first sample was heard, when `delivered` samples have been handed out before it.
-fn gap_before(elapsed: f64, delivered: usize, n: usize) -> usize {
+/// the stream started, when `delivered` samples have been handed out before it and the source
+/// may hold back `held` more samples (0 for a block that has just arrived: it is the newest).
+fn gap_before(elapsed: f64, delivered: usize, n: usize, held: usize) -> usize {
     let rate = f64::from(SAMPLE_RATE);
-    let behind = elapsed * rate - (delivered + n) as f64;
+    let behind = elapsed * rate - (delivered + n + held) as f64;
     if behind > GAP_FILL_AFTER_SECS * rate { (behind - USUAL_LATENCY_SECS * rate) as usize } else { 0 }
 }
 
 impl Clock {
-    /// Puts silence for any gap before `block`.
-    fn follow(&mut self, block: &mut Vec<f32>) {
-        let gap = gap_before(self.origin.elapsed().as_secs_f64(), self.delivered, block.len());
+    /// Puts silence for any gap before `block` (a whole burst), which arrived at `arrived`
+    /// (not when it is read: a reader that falls behind has not had a gap).
+    fn follow(&mut self, block: &mut Vec<f32>, arrived: Instant) {
+        let elapsed = arrived.saturating_duration_since(self.origin).as_secs_f64();
+        let gap = gap_before(elapsed, self.delivered, block.len(), 0);
         if gap > 0 {
+            tracing::debug!(
+                "{:.2} s: the source sent nothing for a while; {gap} samples of silence put in",
+                elapsed
+            );
             block.splice(0..0, std::iter::repeat_n(0.0, gap));
         }
         self.delivered += block.len();
+        self.last_arrival = Some(arrived);
+        // Silence put in for what turned out to be the wait before a burst has the stream ahead
+        // of the clock: the clock moves, so that its newest sample is now again.
+        let ahead = self.delivered as f64 / f64::from(SAMPLE_RATE) - elapsed;
+        if ahead > USUAL_LATENCY_SECS {
+            tracing::debug!("{elapsed:.2} s: the stream is {ahead:.2} s ahead of the clock; the clock moves");
+            self.origin = self.origin.checked_sub(Duration::from_secs_f64(ahead)).unwrap_or(self.origin);
+        }
+    }
+
+    /// The source handed over `secs` of sound at once, `waited` after the block before (`None`
+    /// for a burst, gathered after a wait): it may send nothing for as long as the biggest.
+    fn burst(&mut self, secs: f64, waited: Option<Duration>) {
+        let slack = match waited {
+            Some(w) => secs.max(self.slack - w.as_secs_f64() * SLACK_SHRINK),
+            None => secs.max(self.slack),
+        }
+        .min(MAX_SLACK_SECS);
+        if waited.is_none() && slack > self.slack + 0.1 {
+            tracing::debug!("the source hands over up to {slack:.2} s at once");
+        }
+        self.slack = slack;
+    }
+
+    /// `Capture::position_at`.
+    fn position_at(&self, at: Instant) -> (usize, Instant) {
+        let position = at.saturating_duration_since(self.origin).as_secs_f64() * f64::from(SAMPLE_RATE);
+        let wait = self.slack + GAP_FILL_AFTER_SECS + USUAL_LATENCY_SECS;
+        (position as usize, at + Duration::from_secs_f64(wait))
+    }
+
+    /// Silence for the time nothing arrived, beyond what the source may still be holding.
+    fn idle(&mut self) -> usize {
+        let held = (self.slack * f64::from(SAMPLE_RATE)) as usize;
+        let gap = gap_before(self.origin.elapsed().as_secs_f64(), self.delivered, 0, held);
+        if gap > 0 {
+            tracing::trace!("nothing from the source: {gap} samples of silence");
+        }
+        self.delivered += gap;
+        gap
     }
 }
 
@@ -220,9 +291,31 @@ impl Capture {
             }
         };
         let resampler = To16k::new(rate).map_err(AudioError::Device)?;
-        let clock = matches!(source, InputSource::Microphone { .. })
-            .then(|| Clock { origin: Instant::now(), delivered: 0 });
-        Ok(Self { rx, resampler, level, stop, _stream: stream, name, ended: false, clock })
+        let clock = matches!(source, InputSource::Microphone { .. }).then(|| Clock {
+            origin: Instant::now(),
+            delivered: 0,
+            slack: SLACK_AT_START,
+            last_arrival: None,
+        });
+        Ok(Self { rx, resampler, level, stop, _stream: stream, name, ended: false, clock, rate, held: None })
+    }
+
+    /// Where the sound heard at `at` lies in what `next` hands out (16 kHz samples from the
+    /// start; `None` for a file, which has no clock), and until when it may still be on its way
+    /// (the source's buffering: its bursts, and what counts as a gap).
+    pub fn position_at(&self, at: Instant) -> Option<(usize, Instant)> {
+        self.clock.as_ref().map(|c| c.position_at(at))
+    }
+
+    /// The source has sent sound (a microphone's server can take a second or more to start a
+    /// stream; a file always has).
+    pub fn sounding(&self) -> bool {
+        self.clock.as_ref().is_none_or(|c| c.last_arrival.is_some())
+    }
+
+    /// Samples `next` has handed out (16 kHz; a file's are not counted).
+    pub fn position(&self) -> usize {
+        self.clock.as_ref().map_or(0, |c| c.delivered)
     }
 
     /// The input level (RMS of the latest block, 0..1), for a meter.
@@ -235,26 +328,31 @@ impl Capture {
         if self.ended {
             return Ok(Captured::Ended);
         }
-        let block = match self.rx.recv_timeout(wait) {
+        let received = match self.held.take() {
+            Some(b) => Ok(b),
+            None => self.rx.recv_timeout(wait),
+        };
+        let block = match received {
             Ok(b) => b,
             Err(RecvTimeoutError::Timeout) => {
                 // A microphone the server has stopped feeding (a null sink's monitor once
                 // nothing plays) is silent: time goes on, and a speaker's pause must reach the
                 // detector to end the utterance.
-                if let Some(clock) = self.clock.as_mut() {
-                    let gap = gap_before(clock.origin.elapsed().as_secs_f64(), clock.delivered, 0);
-                    if gap > 0 {
-                        clock.delivered += gap;
-                        return Ok(Captured::Audio(vec![0.0; gap]));
-                    }
+                if let Some(gap) = self.clock.as_mut().map(Clock::idle).filter(|&gap| gap > 0) {
+                    return Ok(Captured::Audio(vec![0.0; gap]));
                 }
                 return Ok(Captured::Idle);
             }
             Err(RecvTimeoutError::Disconnected) => Block::Ended,
         };
         let mut out = Vec::new();
+        let mut arrived = Instant::now();
         match block {
-            Block::Audio(samples) => self.resampler.push(&samples, &mut out).map_err(AudioError::Device)?,
+            Block::Audio(samples, at) => {
+                let (samples, at) = self.with_burst(samples, at);
+                arrived = at;
+                self.resampler.push(&samples, &mut out).map_err(AudioError::Device)?;
+            }
             Block::Ended => {
                 self.ended = true;
                 self.resampler.finish(&mut out).map_err(AudioError::Device)?;
@@ -265,9 +363,42 @@ impl Capture {
             Block::Failed(e) => return Err(AudioError::Device(e)),
         }
         if let Some(clock) = self.clock.as_mut().filter(|_| !out.is_empty()) {
-            clock.follow(&mut out);
+            clock.follow(&mut out, arrived);
         }
         Ok(Captured::Audio(out))
+    }
+}
+
+impl Capture {
+    /// A block that comes after a wait, with the rest of its burst (what arrived right after
+    /// it); the clock learns how much the source hands over at once.
+    fn with_burst(&mut self, mut samples: Vec<f32>, mut at: Instant) -> (Vec<f32>, Instant) {
+        let Some(clock) = self.clock.as_mut() else { return (samples, at) };
+        let source_secs = |n: usize| n as f64 / f64::from(self.rate);
+        let waited = clock.last_arrival.map(|last| at.saturating_duration_since(last));
+        if let Some(w) = waited.filter(|w| *w <= BURST_AFTER) {
+            clock.burst(source_secs(samples.len()), Some(w));
+            return (samples, at);
+        }
+        loop {
+            match self.rx.recv_timeout(BURST_GATHER) {
+                Ok(Block::Audio(more, more_at)) if more_at.saturating_duration_since(at) <= BURST_GATHER => {
+                    samples.extend(more);
+                    at = more_at;
+                }
+                Ok(other) => {
+                    self.held = Some(other);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.held = Some(Block::Ended);
+                    break;
+                }
+            }
+        }
+        clock.burst(source_secs(samples.len()), None);
+        (samples, at)
     }
 }
 
@@ -287,7 +418,7 @@ fn play_file(mut reader: AudioReader, speed: f32, tx: &Sender<Block>, stop: &Ato
             Ok(Some(samples)) => {
                 sent += samples.len();
                 level.store(rms(&samples).to_bits(), Ordering::Relaxed);
-                if tx.send(Block::Audio(samples)).is_err() {
+                if tx.send(Block::Audio(samples, Instant::now())).is_err() {
                     return;
                 }
                 let due = Duration::from_secs_f64(sent as f64 / f64::from(SAMPLE_RATE) / f64::from(speed));
@@ -344,7 +475,7 @@ fn open_microphone(
         let samples: Vec<f32> =
             data.chunks(channels).map(|f| f.iter().sum::<f32>() / f.len() as f32).collect();
         level.store(rms(&samples).to_bits(), Ordering::Relaxed);
-        let _ = tx.send(Block::Audio(samples));
+        let _ = tx.send(Block::Audio(samples, Instant::now()));
     };
     macro_rules! stream {
         ($t:ty, $to_f32:expr) => {{
@@ -386,12 +517,65 @@ mod tests {
     #[test]
     fn time_the_server_delivered_nothing_becomes_silence_and_buffering_does_not() {
         // 20 ms blocks arriving 30 ms late: buffering, nothing to fill.
-        assert_eq!(gap_before(1.03, 16_000 - 320, 320), 0);
+        assert_eq!(gap_before(1.03, 16_000 - 320, 320, 0), 0);
         // Two seconds of nothing, then a block: the gap less the usual latency is filled.
-        let gap = gap_before(3.0, 16_000, 320);
+        let gap = gap_before(3.0, 16_000, 320, 0);
         assert_eq!(gap, 48_000 - 16_000 - 320 - 800);
         // Filled, the clock is back within the latency: the next block adds nothing.
-        assert_eq!(gap_before(3.02, 16_000 + gap + 320, 320), 0);
+        assert_eq!(gap_before(3.02, 16_000 + gap + 320, 320, 0), 0);
+    }
+
+    #[test]
+    fn a_source_that_sends_a_second_at_a_time_has_no_gaps_and_a_late_reader_gets_no_silence() {
+        let origin = Instant::now();
+        let at = |ms: u64| origin + Duration::from_millis(ms);
+        let mut clock = Clock { origin, delivered: 0, slack: SLACK_AT_START, last_arrival: None };
+        // A second that arrives as it ends, read late: nothing is added.
+        let mut block = vec![0.5; 16_000];
+        clock.burst(1.0, None);
+        clock.follow(&mut block, at(1000));
+        assert_eq!(block.len(), 16_000);
+        // The next second arrives a second later, all at once: the wait is no gap.
+        let held = (clock.slack * 16_000.0) as usize;
+        assert_eq!(gap_before(1.9, clock.delivered, 0, held), 0);
+        for k in 2..=3 {
+            let mut block = vec![0.5; 16_000];
+            clock.follow(&mut block, at(1000 * k));
+            assert_eq!(block.len(), 16_000, "second {k}");
+        }
+        // Nothing for much longer than a burst: a gap.
+        assert!(gap_before(5.0, clock.delivered, 0, held) > 0);
+        // The sound heard at 2.5 s is at 40 000, and may take the slack and more to arrive.
+        let (position, until) = clock.position_at(at(2500));
+        assert_eq!(position, 40_000);
+        assert!(until >= at(3500), "{:?}", until - origin);
+        // A source that hands over 10 ms every 10 ms: after two seconds of it, 0.3 s of nothing
+        // is a gap.
+        let mut steady = Clock { origin, delivered: 0, slack: SLACK_AT_START, last_arrival: None };
+        for _ in 0..200 {
+            steady.burst(0.01, Some(Duration::from_millis(10)));
+        }
+        assert!(steady.slack <= 0.011, "{}", steady.slack);
+        let held = (steady.slack * 16_000.0) as usize;
+        assert!(gap_before(2.3, 32_000, 0, held) > 0);
+    }
+
+    #[test]
+    fn silence_put_in_for_the_wait_before_a_burst_moves_the_clock() {
+        let origin = Instant::now();
+        let mut clock = Clock { origin, delivered: 0, slack: 0.0, last_arrival: None };
+        let mut block = vec![0.5; 16_000];
+        clock.follow(&mut block, origin + Duration::from_secs(1));
+        // Nothing for 0.3 s: taken for a gap (a source that was steady until now), filled.
+        clock.delivered += gap_before(1.3, clock.delivered, 0, 0);
+        assert_eq!(clock.delivered, 20_000);
+        // Then the source's next second arrives whole: the stream is ahead of the clock.
+        let arrived = origin + Duration::from_secs(2);
+        let mut block = vec![0.5; 16_000];
+        clock.follow(&mut block, arrived);
+        // The clock moves: the sound of this moment is at the stream's end, not 0.25 s before.
+        let (position, _) = clock.position_at(arrived);
+        assert!(position.abs_diff(clock.delivered) < 16, "{position} against {}", clock.delivered);
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub fn poll(app: &mut CrossmodalApp) {
     let Some(ptt) = app.ptt.running.as_mut() else { return };
     for event in ptt.poll() {
         match event {
+            PttEvent::Ready => {}
             PttEvent::Listening => {
                 app.ptt.state = State::Listening;
                 app.ptt.released = None;
