@@ -184,9 +184,31 @@ fn a_file_that_starts_with_speech_is_heard_live_and_one_utterance_is_singular() 
     assert!(err.contains("1 utterance heard, 1 answered"), "{err}");
 }
 
+/// A second null sink for a test, unloaded when dropped.
+struct SecondSink(String);
+
+impl SecondSink {
+    fn load(name: &str, description: &str) -> Self {
+        let out = Command::new("pactl")
+            .args(["load-module", "module-null-sink", &format!("sink_name={name}")])
+            .arg(format!("sink_properties=device.description={description}"))
+            .output()
+            .expect("pactl runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Self(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+impl Drop for SecondSink {
+    fn drop(&mut self) {
+        let _ = Command::new("pactl").args(["unload-module", &self.0]).status();
+    }
+}
+
 #[test]
 fn devices_are_listed_as_a_person_knows_them_and_open_by_the_name_shown() {
-    let _mic = common::pulse::virtual_mic();
+    let mic = common::pulse::virtual_mic();
+    let _other = SecondSink::load("crossmodal_other", "Other");
     let dir = tempfile::tempdir().expect("temp");
     let (ok, out, err) = run({
         let mut c = crossmodal(dir.path());
@@ -194,8 +216,11 @@ fn devices_are_listed_as_a_person_knows_them_and_open_by_the_name_shown() {
         c
     });
     assert!(ok, "{err}");
-    let first = out.lines().next().unwrap_or_default();
-    assert!(first.contains("(default)"), "the default is not first and marked: {out}");
+    // The sound server's sources first, by the names its settings show, the default first.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"pulse:virt.monitor (default): Monitor of Null Output"), "{out}");
+    assert!(lines.contains(&"pulse:crossmodal_other.monitor: Monitor of Other"), "{out}");
+    assert_eq!(lines.iter().filter(|l| l.contains("(default)")).count(), 1, "{out}");
     assert!(out.lines().any(|l| l == "pulse: PulseAudio Sound Server"), "{out}");
     for plugin in ["Rate Converter", "Discard all samples", "null"] {
         assert!(!out.contains(plugin), "an ALSA plugin is listed as a microphone: {out}");
@@ -213,4 +238,34 @@ fn devices_are_listed_as_a_person_knows_them_and_open_by_the_name_shown() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.starts_with("listening to "), "--device pulse did not open: {line}");
+
+    // One source of the server, by what it is called: only what it hears is heard, while
+    // something else plays into the default.
+    common::installed("whisper-tiny.en");
+    let mut listen = crossmodal(dir.path())
+        .args(["listen", "--json", "--device", "Monitor of Other"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let out = common::lines(listen.stdout.take().expect("stdout"));
+    let err = common::lines(listen.stderr.take().expect("stderr"));
+    let (_, opened) = err.recv_timeout(std::time::Duration::from_mins(1)).expect("a line");
+    assert_eq!(opened, "listening to Monitor of Other (Ctrl+C stops)");
+    let mut other = Command::new("paplay")
+        .args(["-d", "crossmodal_other", &clip("goforward.wav")])
+        .spawn()
+        .expect("paplay");
+    mic.play(Path::new(&clip("librivox_0880.wav")));
+    assert!(other.wait().expect("paplay").success());
+    let (_, line) = out.recv_timeout(std::time::Duration::from_secs(20)).expect("a line");
+    let _ = Command::new("kill").args(["-INT", &listen.id().to_string()]).status();
+    let _ = listen.wait();
+    let text = serde_json::from_str::<serde_json::Value>(&line).expect("JSON")["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(common::says(&text, "go forward ten meters"), "{line}");
+    let rest: Vec<String> = out.try_iter().map(|(_, l)| l).filter(|l| l.contains("text")).collect();
+    assert!(rest.is_empty(), "the default source was heard too: {rest:?}");
 }

@@ -73,7 +73,9 @@ fn naming(device: &cpal::Device) -> (String, String) {
 }
 
 /// The input devices a person would pick from: the default first (marked), then the others by
-/// name; ALSA's plugins that are not microphones left out.
+/// name; ALSA's plugins that are not microphones left out. Where a `PulseAudio` or `PipeWire`
+/// server runs (Linux), its sources come first, by the names the desktop's settings show, the
+/// server's default marked: ALSA's default leads to it.
 pub fn input_devices() -> Result<Vec<InputDevice>, AudioError> {
     let host = cpal::default_host();
     let default = host.default_input_device().map(|d| naming(&d).0);
@@ -89,7 +91,34 @@ pub fn input_devices() -> Result<Vec<InputDevice>, AudioError> {
         .collect();
     list.sort_by(|a, b| b.is_default.cmp(&a.is_default).then_with(|| a.name.cmp(&b.name)));
     list.dedup_by(|a, b| a.name == b.name);
+    #[cfg(target_os = "linux")]
+    if let Some(sources) = super::pulse::sources().filter(|s| !s.is_empty()) {
+        let server: Vec<InputDevice> = sources
+            .into_iter()
+            .map(|s| InputDevice {
+                name: format!("{}{}", super::pulse::PREFIX, s.name),
+                description: s.description,
+                is_default: s.is_default,
+            })
+            .collect();
+        if server.iter().any(|d| d.is_default) {
+            for d in &mut list {
+                d.is_default = false;
+            }
+        }
+        list.splice(0..0, server);
+    }
     Ok(list)
+}
+
+/// The sound server's source that `--device` names (`pulse:NAME`, or its description).
+#[cfg(target_os = "linux")]
+fn server_source(wanted: &str) -> Option<super::pulse::Source> {
+    let named = wanted.strip_prefix(super::pulse::PREFIX);
+    if named.is_none() && wanted.contains(':') {
+        return None;
+    }
+    super::pulse::sources()?.into_iter().find(|s| Some(s.name.as_str()) == named || s.description == wanted)
 }
 
 /// Where the chosen input device is remembered between runs: `$CROSSMODAL_CONFIG`, else the
@@ -128,7 +157,7 @@ pub fn choose_device(asked: Option<&str>, config: Option<&std::path::Path>) -> (
     }
 }
 
-enum Block {
+pub(super) enum Block {
     /// Mono samples at the source rate, and when they arrived.
     Audio(Vec<f32>, Instant),
     Ended,
@@ -275,8 +304,7 @@ impl Capture {
         let stop = Arc::new(AtomicBool::new(false));
         let (rate, stream, name) = match source {
             InputSource::Microphone { device } => {
-                let (rate, stream, name) = open_microphone(device.as_deref(), tx, Arc::clone(&level))?;
-                (rate, Some(stream), name)
+                open_input(device.as_deref(), tx, Arc::clone(&level), Arc::clone(&stop))?
             }
             InputSource::File { path, speed } => {
                 let reader = AudioReader::open(path)?;
@@ -434,6 +462,25 @@ fn play_file(mut reader: AudioReader, speed: f32, tx: &Sender<Block>, stop: &Ato
         }
     }
     let _ = tx.send(Block::Ended);
+}
+
+/// Opens a microphone: a sound server's source by itself where `device` names one (Linux), else
+/// through cpal.
+fn open_input(
+    device: Option<&str>,
+    tx: Sender<Block>,
+    level: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+) -> Result<(u32, Option<cpal::Stream>, String), AudioError> {
+    #[cfg(target_os = "linux")]
+    if let Some(server) = device.and_then(server_source) {
+        let rate = super::pulse::record(&server.name, tx, level, stop)?;
+        return Ok((rate, None, server.description));
+    }
+    #[cfg(not(target_os = "linux"))]
+    drop(stop);
+    let (rate, stream, name) = open_microphone(device, tx, level)?;
+    Ok((rate, Some(stream), name))
 }
 
 fn open_microphone(

@@ -6,6 +6,8 @@ pub mod capture;
 mod decode;
 mod mp4check;
 pub mod playback;
+#[cfg(target_os = "linux")]
+pub mod pulse;
 mod resample;
 pub mod silero;
 pub mod vad;
