@@ -413,11 +413,21 @@ fn recording_through_a_real_microphone_shows_each_line_as_soon_as_it_is_heard() 
     wait(&mut h, "the microphone to open", Duration::from_secs(20), |h| has(h, "Live ("));
     let opened = Instant::now();
     let (mut paplay, played) = mic.start_playing(&wav);
-    let mut partial_while_speaking = false;
+    let (mut partial_while_speaking, mut partial_under_a_line) = (false, false);
     let deadline = Instant::now() + Duration::from_mins(1);
     while h.state().live_lines().0.len() < 2 {
         assert!(Instant::now() < deadline, "lines so far: {:?}", h.state().live_lines().0);
         partial_while_speaking |= !h.state().partial_text().is_empty();
+        // The words of the sentence in progress line up with the lines above them.
+        let first = h.state().live_lines().0.first().map(|l| l.text.trim().to_owned());
+        let partial = h.state().partial_text().trim().to_owned();
+        let left = |text: &str| h.query_all_by_label(text).next().map(|n| n.rect().left());
+        if let Some(first) = first.filter(|_| !partial.is_empty())
+            && let (Some(line), Some(words)) = (left(&first), left(&partial))
+        {
+            assert!((line - words).abs() < 1.0, "partial words at x {words}, the line above at {line}");
+            partial_under_a_line = true;
+        }
         std::thread::sleep(Duration::from_millis(10));
         h.step();
     }
@@ -437,6 +447,7 @@ fn recording_through_a_real_microphone_shows_each_line_as_soon_as_it_is_heard() 
     let times: Vec<(f64, f64)> = lines.iter().map(|l| (l.start, l.end)).collect();
     common::check_times(&times, &speech, offset);
     assert!(partial_while_speaking, "no partial words while the sentence was spoken");
+    assert!(partial_under_a_line, "no partial words were shown under the first line");
     click(&mut h, "Stop");
     wait(&mut h, "the recording to stop", Duration::from_secs(20), |h| !h.state().recording());
 }
