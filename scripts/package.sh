@@ -121,7 +121,7 @@ Architecture: amd64
 Maintainer: crossmodal developers <crossmodal@users.noreply.github.com>
 Installed-Size: $size
 Depends: $depends
-Recommends: python3-pip, libasound2-plugins
+Recommends: python3-pip, libasound2-plugins, pulseaudio-utils
 Section: sound
 Priority: optional
 Description: speech, text and images in one searchable space
