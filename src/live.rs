@@ -311,6 +311,13 @@ struct Closing {
     latest: Instant,
 }
 
+impl Closing {
+    /// Closing at `at` (`None` for a file: nothing of it is on its way).
+    fn at(capture: &Capture, at: Instant) -> Option<Self> {
+        capture.position_at(at).map(|(until, latest)| Self { until, latest })
+    }
+}
+
 struct Reporter {
     tx: Sender<LiveEvent>,
     notify: Notify,
@@ -446,7 +453,7 @@ impl Pipeline {
                 let paused = shared.paused.since();
                 let mut heard = Vec::new();
                 if let Some(at) = paused.filter(|_| !was_paused) {
-                    closing = capture.position_at(at).map(|(until, latest)| Closing { until, latest });
+                    closing = Closing::at(capture, at);
                     if closing.is_none() {
                         heard = self.vad.finish();
                     }
@@ -462,7 +469,7 @@ impl Pipeline {
                 if let Some(at) = shared.stop.since().filter(|_| !stopping) {
                     stopping = true;
                     if paused.is_none() {
-                        closing = capture.position_at(at).map(|(until, latest)| Closing { until, latest });
+                        closing = Closing::at(capture, at);
                     }
                 }
                 if shared.abandon.load(Ordering::Relaxed) {

@@ -395,9 +395,7 @@ impl Capture {
         }
         Ok(Captured::Audio(out))
     }
-}
 
-impl Capture {
     /// A block that comes after a wait, with the rest of its burst (what arrived right after
     /// it); the clock learns how much the source hands over at once.
     fn with_burst(&mut self, mut samples: Vec<f32>, mut at: Instant) -> (Vec<f32>, Instant) {
