@@ -152,46 +152,6 @@ fn ctrl_c_stops_listening_cleanly_and_the_recording_keeps_every_sample() {
     assert!(kept > listened - 0.5, "{kept:.2} s recorded of {listened:.2} s listened");
 }
 
-/// A noise bed playing into the microphone the whole time (a fan, other voices): started before
-/// listening starts, stopped when dropped.
-struct NoiseBed(Child);
-
-impl NoiseBed {
-    /// `noise` (unit RMS) at `snr_db` under `speech_level`, `secs` long.
-    fn start(
-        mic: &common::pulse::VirtualMic,
-        dir: &std::path::Path,
-        noise: &[f32],
-        speech_level: f32,
-        snr_db: f32,
-    ) -> Self {
-        let gain = speech_level * 10f32.powf(-snr_db / 20.0);
-        let path = dir.join("noise-bed.wav");
-        common::write_wav(&path, &noise.iter().map(|x| x * gain).collect::<Vec<_>>());
-        let (child, _) = mic.start_playing(&path);
-        // The server needs a moment to start the stream: the noise is there before listening.
-        std::thread::sleep(Duration::from_millis(800));
-        Self(child)
-    }
-}
-
-impl Drop for NoiseBed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The mean active speech level of public clips.
-fn speech_level(names: &[&str]) -> f32 {
-    let dir = common::eval_dir().join("speech");
-    names
-        .iter()
-        .map(|n| common::active_rms(&crossmodal::audio::decode_file(&dir.join(n)).expect("clip").samples))
-        .sum::<f32>()
-        / names.len() as f32
-}
-
 /// The lines a `listen --json` printed, with revisions applied: a line that replaces another
 /// takes its place.
 fn final_lines(printed: &[String]) -> Vec<String> {
@@ -234,11 +194,11 @@ fn in_continuous_fan_noise_each_command_fires_once() {
     std::fs::write(&commands, set.to_toml()).expect("write");
     let (wav, speech) = common::spaced(dir.path(), &COMMAND_CLIPS, 2.0);
     let secs = speech.last().expect("clips").1 + 15.0;
-    let _fan = NoiseBed::start(
+    let _fan = common::pulse::NoiseBed::start(
         &mic,
         dir.path(),
         &common::pink((secs * 16_000.0) as usize, 5),
-        speech_level(&COMMAND_CLIPS),
+        common::speech_level(&COMMAND_CLIPS),
         20.0,
     );
     let listen =
@@ -268,11 +228,11 @@ fn in_continuous_fan_noise_each_sentence_is_one_line() {
     let names = ["librivox_0880.wav", "librivox_0930.wav", "librivox_0890.wav"];
     let (wav, speech) = common::spaced(dir.path(), &names, 2.0);
     let secs = speech.last().expect("clips").1 + 15.0;
-    let _fan = NoiseBed::start(
+    let _fan = common::pulse::NoiseBed::start(
         &mic,
         dir.path(),
         &common::pink((secs * 16_000.0) as usize, 9),
-        speech_level(&names),
+        common::speech_level(&names),
         20.0,
     );
     let listen = Running::start(&["listen", "--json"]);
@@ -302,7 +262,8 @@ fn a_minute_of_noise_alone_gives_no_line() {
     let half = 35 * 16_000;
     let noise: Vec<f32> =
         common::babble(half, &common::SENTENCE_CLIPS).into_iter().chain(common::pink(half, 13)).collect();
-    let _room = NoiseBed::start(&mic, dir.path(), &noise, speech_level(&COMMAND_CLIPS), 10.0);
+    let _room =
+        common::pulse::NoiseBed::start(&mic, dir.path(), &noise, common::speech_level(&COMMAND_CLIPS), 10.0);
     let listen = Running::start(&["listen", "--json"]);
     listen.wait_stderr("listening to", Duration::from_mins(1));
     let printed = listen.stdout_for(Duration::from_secs(62));

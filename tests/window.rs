@@ -452,6 +452,54 @@ fn recording_through_a_real_microphone_shows_each_line_as_soon_as_it_is_heard() 
     wait(&mut h, "the recording to stop", Duration::from_secs(20), |h| !h.state().recording());
 }
 
+/// A room with a fan: the noise plays into the microphone from before Record until after Stop;
+/// each sentence is one line with its words, and the noise alone (before, between, after) none.
+#[test]
+fn recording_in_a_room_with_a_fan_shows_one_line_per_sentence() {
+    let mic = common::pulse::virtual_mic();
+    let dir = tempfile::tempdir().expect("temp");
+    let names = ["librivox_0880.wav", "librivox_0930.wav"];
+    let (wav, speech) = common::spaced(dir.path(), &names, 2.0);
+    let secs = speech.last().expect("clips").1 + 30.0;
+    let _fan = common::pulse::NoiseBed::start(
+        &mic,
+        dir.path(),
+        &common::pink((secs * 16_000.0) as usize, 13),
+        common::speech_level(&names),
+        20.0,
+    );
+    let mut h = open_alone(default_only(&dir.path().join("store")), Options::default());
+    click(&mut h, "Record");
+    wait(&mut h, "the microphone to open", Duration::from_secs(20), |h| has(h, "Live ("));
+    // The fan alone for two seconds first, as in a room before anyone speaks.
+    let quiet_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < quiet_until {
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    let (mut paplay, _) = mic.start_playing(&wav);
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while paplay.try_wait().expect("paplay").is_none() {
+        assert!(Instant::now() < deadline, "the clips did not end");
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    // The fan goes on after the speech: nothing more may come of it.
+    let after = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < after {
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    let lines: Vec<String> = h.state().live_lines().0.iter().map(|l| l.text.trim().to_owned()).collect();
+    let expected = ["he was not an ill disposed young man", "he might even have been made amiable himself"];
+    assert_eq!(lines.len(), expected.len(), "one line per sentence in a fan: {lines:?}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(common::says(line, want), "{line:?}: not \"{want}\"");
+    }
+    click(&mut h, "Stop");
+    wait(&mut h, "the recording to stop", Duration::from_secs(20), |h| !h.state().recording());
+}
+
 #[test]
 fn a_dropped_recording_is_transcribed_and_a_non_media_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp");

@@ -439,3 +439,13 @@ pub fn active_rms(samples: &[f32]) -> f32 {
     let active: Vec<f32> = frames.into_iter().filter(|&r| r > loudest * 10f32.powf(-35.0 / 20.0)).collect();
     (active.iter().map(|r| r * r).sum::<f32>() / active.len().max(1) as f32).sqrt()
 }
+
+/// The mean active speech level of public clips.
+pub fn speech_level(names: &[&str]) -> f32 {
+    let dir = eval_dir().join("speech");
+    names
+        .iter()
+        .map(|n| active_rms(&crossmodal::audio::decode_file(&dir.join(n)).expect("clip").samples))
+        .sum::<f32>()
+        / names.len() as f32
+}

@@ -127,3 +127,27 @@ impl VirtualMic {
         out.stdout.chunks_exact(2).map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0).collect()
     }
 }
+
+/// A noise bed playing into the microphone the whole time (a fan, other voices): started before
+/// listening starts, stopped when dropped.
+pub struct NoiseBed(std::process::Child);
+
+impl NoiseBed {
+    /// `noise` (unit RMS) at `snr_db` under `speech_level`, written into `dir`.
+    pub fn start(mic: &VirtualMic, dir: &Path, noise: &[f32], speech_level: f32, snr_db: f32) -> Self {
+        let gain = speech_level * 10f32.powf(-snr_db / 20.0);
+        let path = dir.join("noise-bed.wav");
+        super::write_wav(&path, &noise.iter().map(|x| x * gain).collect::<Vec<_>>());
+        let (child, _) = mic.start_playing(&path);
+        // The server needs a moment to start the stream: the noise is there before listening.
+        std::thread::sleep(Duration::from_millis(800));
+        Self(child)
+    }
+}
+
+impl Drop for NoiseBed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
