@@ -129,8 +129,11 @@ impl Typist {
     pub fn type_text(&self, text: &str) -> Result<(), String> {
         match &self.way {
             Way::Keys => keys(text),
-            // `--` ends wtype's options: text that starts with a dash is typed, not parsed.
-            Way::Wtype(p) => run(p, &["--"], text),
+            // wtype brings a new virtual keyboard with its own keymap each run; on a busy machine
+            // the first key could reach the window before that keymap did ("o forward" for "Go
+            // forward" under headless sway, 3 of 105 runs with busy loops beside it; 0 of 105
+            // with the pause). `--` ends its options: text that starts with a dash is typed.
+            Way::Wtype(p) => run(p, &["-s", WTYPE_KEYMAP_PAUSE_MS, "--"], text),
             Way::Ydotool(p) => run(p, &["type", "--"], text),
             Way::Clipboard => arboard::Clipboard::new()
                 .and_then(|mut c| c.set_text(text.to_owned()))
@@ -138,6 +141,9 @@ impl Typist {
         }
     }
 }
+
+/// How long wtype waits (ms) after handing over its keymap before the first key.
+const WTYPE_KEYMAP_PAUSE_MS: &str = "40";
 
 /// Runs a typing program with the text as its last argument; its error output is the reason
 /// when it fails.
