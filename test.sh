@@ -31,16 +31,24 @@ step "models"
 "$bin" models fetch whisper-base
 "$bin" models verify
 
+# Every check runs even when one before it failed (cargo test runs every test program, not
+# only those before the first failing one); what failed is listed at the end, and the run fails.
+failed=()
 step "cargo test"
-cargo test --locked
+cargo test --locked --no-fail-fast || failed+=("cargo test (the failing test programs are listed above: \"error: N targets failed\")")
 step "cargo fmt --check, cargo clippy"
-cargo fmt --check
-cargo clippy --locked --all-targets -- -D warnings
+cargo fmt --check || failed+=("cargo fmt --check")
+cargo clippy --locked --all-targets -- -D warnings || failed+=("cargo clippy")
 
 # Fuzz targets, a short fixed run each from the committed seeds (CROSSMODAL_FUZZ=0 skips them).
 if [ "${CROSSMODAL_FUZZ:-1}" != 0 ]; then
     step "fuzz targets"
     command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-    scripts/fuzz.sh ci
+    scripts/fuzz.sh ci || failed+=("fuzz targets")
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+    step "FAILED"
+    printf '  %s\n' "${failed[@]}" >&2
+    exit 1
 fi
 step "all passed"

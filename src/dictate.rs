@@ -151,32 +151,34 @@ impl PushToTalk {
         let mut out = Vec::new();
         // Each event with whether it toggles: the key's per the settings; a toggle command
         // always does, and is answered with what happens now.
+        // With when the keyboard showed it: listening starts and stops at that moment, not
+        // when this is called (a busy window can call it a good while later).
         #[cfg_attr(not(unix), allow(unused_mut))]
-        let mut keys: Vec<(KeyEvent, bool)> = self
+        let mut keys: Vec<(KeyEvent, bool, Instant)> = self
             .hotkey
             .as_ref()
             .map(Hotkey::poll)
             .unwrap_or_default()
             .into_iter()
-            .map(|k| (k, self.toggle))
+            .map(|(k, at)| (k, self.toggle, at))
             .collect();
         #[cfg(unix)]
         let requests = self.toggles.as_ref().map(crate::toggle::Listener::poll).unwrap_or_default();
         #[cfg(unix)]
-        keys.extend(requests.iter().map(|_| (KeyEvent::Pressed, true)));
-        for (key, toggle) in keys {
+        keys.extend(requests.iter().map(|_| (KeyEvent::Pressed, true, Instant::now())));
+        for (key, toggle, at) in keys {
             match (key, toggle) {
                 (KeyEvent::Pressed, _) if !self.listening => {
-                    self.live.resume();
+                    self.live.resume_at(at);
                     self.listening = true;
                     self.released = None;
                     self.typed = false;
                     out.push(PttEvent::Listening);
                 }
                 (KeyEvent::Released, false) | (KeyEvent::Pressed, true) if self.listening => {
-                    self.live.pause();
+                    self.live.pause_at(at);
                     self.listening = false;
-                    self.released = Some(Instant::now());
+                    self.released = Some(at);
                     out.push(PttEvent::Stopped);
                     for text in std::mem::take(&mut self.held_back) {
                         self.type_out(text, &mut out);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::engine::Notify;
 
@@ -150,7 +150,7 @@ pub enum KeyEvent {
 /// A grabbed shortcut; dropping it lets the key go.
 pub struct Hotkey {
     stop: Arc<AtomicBool>,
-    events: Receiver<KeyEvent>,
+    events: Receiver<(KeyEvent, Instant)>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -166,8 +166,9 @@ impl Hotkey {
         Ok(Self { stop, events, thread: Some(thread) })
     }
 
-    /// Presses and releases that have arrived, without waiting.
-    pub fn poll(&self) -> Vec<KeyEvent> {
+    /// The presses and releases since the last call, each with when the keyboard showed it
+    /// (what is said from the press on is listened to, however late this is called).
+    pub fn poll(&self) -> Vec<(KeyEvent, Instant)> {
         self.events.try_iter().collect()
     }
 }
@@ -189,6 +190,7 @@ mod platform {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::Sender;
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     use x11rb::connection::Connection as _;
     use x11rb::protocol::Event;
@@ -214,7 +216,7 @@ mod platform {
     pub(super) fn watch(
         shortcut: &Shortcut,
         halt: Arc<AtomicBool>,
-        tx: Sender<KeyEvent>,
+        tx: Sender<(KeyEvent, Instant)>,
         notify: Notify,
     ) -> Result<JoinHandle<()>, ShortcutError> {
         let (conn, screen) =
@@ -280,13 +282,14 @@ mod platform {
                         _ => None,
                     };
                     if let Some(change) = change {
+                        let seen = Instant::now();
                         down = change == KeyEvent::Pressed;
                         // Released means all of it: what comes next may type, and a modifier
                         // still held would turn the typing into shortcuts.
                         if change == KeyEvent::Released {
                             wait_for_modifiers_up(&conn, root, held);
                         }
-                        if tx.send(change).is_err() {
+                        if tx.send((change, seen)).is_err() {
                             return;
                         }
                         notify();
@@ -334,6 +337,7 @@ mod platform {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc::Sender;
     use std::thread::JoinHandle;
+    use std::time::Instant;
 
     use device_query::{DeviceQuery as _, DeviceState, Keycode};
 
@@ -383,7 +387,7 @@ mod platform {
     pub(super) fn watch(
         shortcut: &Shortcut,
         halt: Arc<AtomicBool>,
-        tx: Sender<KeyEvent>,
+        tx: Sender<(KeyEvent, Instant)>,
         notify: Notify,
     ) -> Result<JoinHandle<()>, ShortcutError> {
         let key = keycode(shortcut.keysym).ok_or_else(|| ShortcutError::NoKeycode(shortcut.to_string()))?;
@@ -399,6 +403,7 @@ mod platform {
                 while !halt.load(Ordering::Relaxed) {
                     std::thread::sleep(POLL);
                     let keys = state.get_keys();
+                    let seen = Instant::now();
                     let change = if !held && chord_down(&keys, key, modifiers) {
                         KeyEvent::Pressed
                     } else if held && !keys.contains(&key) {
@@ -414,7 +419,7 @@ mod platform {
                         continue;
                     };
                     held = change == KeyEvent::Pressed;
-                    if tx.send(change).is_err() {
+                    if tx.send((change, seen)).is_err() {
                         return;
                     }
                     notify();

@@ -124,6 +124,9 @@ pub fn commits_early(decision: &Decision) -> bool {
 }
 /// Audio from before `Live::resume` that is listened to (the first word's start).
 const PAUSE_PRE_ROLL_SECS: f64 = 0.3;
+/// Audio kept while paused, so that listening resumed late (a busy window handles the key
+/// press a while after it happened) still begins at the press, less the pre-roll.
+const PAUSED_KEPT_SECS: f64 = 2.0;
 /// A source that has sent nothing for this long after it was opened is said to be open anyway
 /// (a silent device is still the one listened to).
 const SILENT_OPEN: Duration = Duration::from_secs(5);
@@ -216,16 +219,18 @@ impl Live {
         self.stop.set(true);
     }
 
-    /// Pauses: the utterance in progress is closed and answered; the microphone stays open but
-    /// what it hears is not listened to (push-to-talk between presses).
-    pub fn pause(&self) {
-        self.paused.set(true);
+    /// Pauses as from `at` (when the key came up): the utterance in progress, what was heard
+    /// until then, is closed and answered; the microphone stays open but what it hears is not
+    /// listened to (push-to-talk between presses).
+    pub fn pause_at(&self, at: Instant) {
+        self.paused.set_at(true, at);
     }
 
-    /// Listens again after `pause`, from `PAUSE_PRE_ROLL` before now: a microphone that is
-    /// already open loses no word spoken the moment listening resumes.
-    pub fn resume(&self) {
-        self.paused.set(false);
+    /// Listens again after a pause as from `at` (when the key went down), less
+    /// `PAUSE_PRE_ROLL_SECS`: a microphone that is already open loses no word spoken with the
+    /// key press, however late this is called (up to `PAUSED_KEPT_SECS`).
+    pub fn resume_at(&self, at: Instant) {
+        self.paused.set_at(false, at);
     }
 
     /// Something that stops this pipeline from elsewhere (a Ctrl+C handler).
@@ -287,18 +292,40 @@ impl Stopper {
 /// A switch thrown from another thread (a pause, a stop), and when it was thrown: the sound
 /// heard until that moment is listened to even when it arrives later.
 #[derive(Debug, Clone, Default)]
-struct Switch(Arc<std::sync::Mutex<Option<Instant>>>);
+struct Switch(Arc<std::sync::Mutex<Thrown>>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Thrown {
+    /// Since when it is on.
+    on: Option<Instant>,
+    /// When it was last turned off.
+    off: Option<Instant>,
+}
 
 impl Switch {
     /// Turns it on (keeping when it first was) or off.
     fn set(&self, on: bool) {
-        let mut since = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *since = if on { Some(since.unwrap_or_else(Instant::now)) } else { None };
+        self.set_at(on, Instant::now());
+    }
+
+    /// Turns it on or off as from `at`.
+    fn set_at(&self, on: bool, at: Instant) {
+        let mut thrown = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if on {
+            thrown.on = Some(thrown.on.unwrap_or(at));
+        } else if thrown.on.take().is_some() {
+            thrown.off = Some(at);
+        }
     }
 
     /// Since when it is on; `None` while off.
     fn since(&self) -> Option<Instant> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).on
+    }
+
+    /// When it was last turned off.
+    fn off_since(&self) -> Option<Instant> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).off
     }
 }
 
@@ -439,6 +466,7 @@ impl Pipeline {
         // While paused: the latest audio, for the pre-roll when listening resumes.
         let mut recent: std::collections::VecDeque<f32> = std::collections::VecDeque::new();
         let pre_roll = (PAUSE_PRE_ROLL_SECS * f64::from(SAMPLE_RATE)) as usize;
+        let kept_while_paused = (PAUSED_KEPT_SECS * f64::from(SAMPLE_RATE)) as usize;
         let mut was_paused = shared.paused.since().is_some();
         let mut stopping = false;
         let mut closing: Option<Closing> = None;
@@ -462,7 +490,17 @@ impl Pipeline {
                     // Listening again before what was said up to the pause had all arrived: the
                     // utterance goes on.
                     closing = None;
-                    let before: Vec<f32> = recent.drain(..).collect();
+                    // From the press less the pre-roll; what came later than the press is here
+                    // whole however late the resume was noticed.
+                    let kept_from = capture.position().saturating_sub(recent.len());
+                    let from = shared
+                        .paused
+                        .off_since()
+                        .and_then(|at| capture.position_at(at))
+                        .map_or(recent.len().saturating_sub(pre_roll), |(at, _)| {
+                            at.saturating_sub(pre_roll).saturating_sub(kept_from).min(recent.len())
+                        });
+                    let before: Vec<f32> = recent.drain(..).skip(from).collect();
                     heard = self.vad.push(&before);
                 }
                 was_paused = paused.is_some();
@@ -498,7 +536,7 @@ impl Pipeline {
                             heard.extend(self.vad.push(&samples));
                             if paused.is_some() {
                                 recent.extend(after);
-                                let extra = recent.len().saturating_sub(pre_roll);
+                                let extra = recent.len().saturating_sub(kept_while_paused);
                                 recent.drain(..extra);
                             }
                         }

@@ -320,3 +320,29 @@ fn voices_heard_from_the_first_moment_are_the_room_but_a_first_speaker_is_heard(
         assert_eq!(got.len(), 1, "{n} spoken the moment listening began: {got:?}");
     }
 }
+
+/// A person who reads on without a pause for longer than the detector learns the room in an
+/// utterance (8 s): the public read sentences cut to their speech, back to back twice (50 s),
+/// after 2 s of a quiet room (a fan 40 dB under the speech, under the whole session). Every
+/// moment of the reading is inside an utterance (cut only where an utterance reaches Whisper's
+/// 28 s); the room was once learnt from the voice 8 s in, and the rest of the reading lost.
+#[test]
+fn a_reading_without_a_pause_is_heard_to_its_end() {
+    let model = model();
+    let dir = tempfile::tempdir().expect("temp");
+    let clips = common::speech_clips();
+    let mut reading = Vec::new();
+    for _ in 0..2 {
+        for name in common::SENTENCE_CLIPS {
+            let clip = clips.iter().find(|c| c.path.ends_with(name)).expect("clip");
+            reading.extend(common::samples(&common::trimmed(&clip.path, dir.path())));
+        }
+    }
+    let len = reading.len() + 4 * SAMPLE_RATE as usize;
+    let (mix, spans) = session(&common::pink(len, 17), 40.0, &[(2.0, &reading)]);
+    let (from, to) = spans[0];
+    let got = utterances(&model, &mix);
+    let heard: f64 = got.iter().map(|(s, e)| e.min(to) - s.max(from)).filter(|d| *d > 0.0).sum();
+    assert!(heard >= (to - from) - 0.5, "{heard:.1} s of the {:.1} s reading heard: {got:?}", to - from);
+    assert!(got.len() <= 3, "the reading cut into {} utterances: {got:?}", got.len());
+}

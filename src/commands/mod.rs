@@ -141,6 +141,21 @@ impl CommandSet {
             if phrases.iter().any(String::is_empty) {
                 return Err(invalid(phrases_at, format!("\"{name}\" has an empty phrase")));
             }
+            // The same words under two commands: which one was meant could not be told.
+            let said = |p: &str| crate::speech::wer::normalise(p).join(" ");
+            for phrase in &phrases {
+                if let Some(other) =
+                    commands.iter().find(|o| o.phrases.iter().any(|q| said(q) == said(phrase)))
+                {
+                    return Err(invalid(
+                        phrases_at,
+                        format!(
+                            "\"{phrase}\" is a phrase of both \"{}\" (line {}) and \"{name}\": say each command differently",
+                            other.name, other.line
+                        ),
+                    ));
+                }
+            }
             let action = match c.action {
                 Some(a) => {
                     let a_at = a.span().start;
@@ -159,9 +174,19 @@ impl CommandSet {
     }
 
     pub fn load(path: &Path) -> Result<Self, CommandsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CommandsError::Io { path: path.to_owned(), source })?;
-        Self::parse(&text, &path.display().to_string())
+        let bytes =
+            std::fs::read(path).map_err(|source| CommandsError::Io { path: path.to_owned(), source })?;
+        let origin = path.display().to_string();
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = String::from_utf8_lossy(&e.as_bytes()[..at]).matches('\n').count() + 1;
+            CommandsError::Invalid {
+                origin: origin.clone(),
+                line,
+                message: "not UTF-8 text: save the command file as UTF-8".into(),
+            }
+        })?;
+        Self::parse(&text, &origin)
     }
 
     /// The set that ships with the app.
@@ -397,6 +422,31 @@ mod tests {
         assert!(key.starts_with("c.toml:4:") && key.contains("Hyper"), "{key}");
         let unknown = err("[[command]]\nname = \"a\"\nphrase = [\"a\"]\n");
         assert!(unknown.starts_with("c.toml:3:") && unknown.contains("phrase"), "{unknown}");
+        let nameless = err("[[command]]\nname = \"\"\nphrases = [\"a\"]\n");
+        assert!(nameless.starts_with("c.toml:2:") && nameless.contains("name is empty"), "{nameless}");
+        let not_a_list = err("[[command]]\nname = \"a\"\nphrases = \"x\"\n");
+        assert!(not_a_list.starts_with("c.toml:3:") && not_a_list.contains("sequence"), "{not_a_list}");
+        let no_program = err(
+            "[[command]]\nname = \"a\"\nphrases = [\"a\"]\naction = { kind = \"run\", program = \" \" }\n",
+        );
+        assert!(
+            no_program.starts_with("c.toml:4:") && no_program.contains("needs a program"),
+            "{no_program}"
+        );
+        // The same words under two commands, written differently ("10" is "ten" said).
+        let twice = err(
+            "[[command]]\nname = \"a\"\nphrases = [\"ten of clubs\"]\n[[command]]\nname = \"b\"\nphrases = [\"x\", \"10 of Clubs\"]\n",
+        );
+        assert!(twice.starts_with("c.toml:6:") && twice.contains("\"a\" (line 1) and \"b\""), "{twice}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, b"[[command]]\nname = \"caf\xe9\"\nphrases = [\"a\"]\n").expect("write");
+        let e = CommandSet::load(&path).expect_err("not UTF-8").to_string();
+        assert!(e.ends_with("c.toml:2: not UTF-8 text: save the command file as UTF-8"), "{e}");
     }
 
     #[test]

@@ -147,6 +147,14 @@ pub fn poll(app: &mut CrossmodalApp) {
 
 /// The overlay: a small window of its own, on top, that does not take the focus (the words go
 /// to the window that has it).
+///
+/// A deferred viewport (drawn in a pass of its own from the text handed to it), not an immediate
+/// one: eframe keeps an immediate viewport's texture changes apart from the main window's. When
+/// the keys went down before the main window had first painted (a fast machine: "push-to-talk
+/// ready" is said in the first frame), the overlay sent an update of the font atlas whose upload
+/// still waited in the main window's queue; egui-wgpu panicked ("Tried to update a texture that
+/// has not been allocated yet"), the window died, and nothing was typed. Deferred viewports
+/// share one queue of texture changes, applied in order by whichever window paints next.
 pub fn overlay(app: &CrossmodalApp, ctx: &egui::Context) {
     let text = match app.ptt.state {
         State::Listening => {
@@ -169,16 +177,20 @@ pub fn overlay(app: &CrossmodalApp, ctx: &egui::Context) {
         .with_always_on_top()
         .with_taskbar(false)
         .with_active(false);
-    ctx.show_viewport_immediate(egui::ViewportId::from_hash_of("push-to-talk overlay"), builder, |ui, _| {
-        let visuals = ui.visuals();
-        let frame = egui::Frame::new()
-            .fill(visuals.panel_fill)
-            .stroke(egui::Stroke::new(2.0, visuals.selection.bg_fill))
-            .inner_margin(6.0);
-        egui::CentralPanel::default().frame(frame).show(ui, |ui| {
-            ui.centered_and_justified(|ui| ui.strong(&text));
-        });
-    });
+    ctx.show_viewport_deferred(
+        egui::ViewportId::from_hash_of("push-to-talk overlay"),
+        builder,
+        move |ui, _| {
+            let visuals = ui.visuals();
+            let frame = egui::Frame::new()
+                .fill(visuals.panel_fill)
+                .stroke(egui::Stroke::new(2.0, visuals.selection.bg_fill))
+                .inner_margin(6.0);
+            egui::CentralPanel::default().frame(frame).show(ui, |ui| {
+                ui.centered_and_justified(|ui| ui.strong(&text));
+            });
+        },
+    );
     if app.ptt.state == State::Finishing {
         ctx.request_repaint_after(Duration::from_millis(250));
     }
