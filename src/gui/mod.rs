@@ -468,6 +468,11 @@ impl CrossmodalApp {
         self.transcribe.live_lines()
     }
 
+    /// A file's transcript in the Transcribe panel, once it is done.
+    pub fn file_transcript(&self, path: &std::path::Path) -> Option<&crate::speech::Transcript> {
+        self.transcribe.file_transcript(path)
+    }
+
     /// The words of the utterance being spoken, as last transcribed.
     pub fn partial_text(&self) -> &str {
         self.transcribe.partial()

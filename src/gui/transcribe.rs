@@ -88,6 +88,14 @@ impl TranscribePanel {
         self.files.push(FileJob { id, path, state: FileState::Waiting });
     }
 
+    /// A file's transcript, once it is done (what the panel shows for it).
+    pub fn file_transcript(&self, path: &std::path::Path) -> Option<&Transcript> {
+        self.files.iter().rev().find(|f| f.path == path).and_then(|f| match &f.state {
+            FileState::Done(t) => Some(t),
+            _ => None,
+        })
+    }
+
     fn file_of(&mut self, id: JobId) -> Option<&mut FileJob> {
         self.files.iter_mut().find(|f| f.id == id)
     }
