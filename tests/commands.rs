@@ -217,7 +217,8 @@ fn listening_fires_actions_and_a_missing_program_does_not_stop_it() {
         .arg(&commands)
         .output()
         .expect("runs");
-    let (_, stdout, stderr) = split(&out);
+    let (ok, stdout, stderr) = split(&out);
+    assert!(ok, "a failed action does not fail listening: {stderr}");
     assert!(stdout.contains("-> forward"), "{stdout}\n{stderr}");
     assert!(stderr.contains("crossmodal-missing") && stderr.contains("no such program"), "{stderr}");
     assert!(stdout.contains("-> somewhere"), "the listener went on after the failed action: {stdout}");
@@ -236,7 +237,8 @@ fn listening_fires_actions_and_a_missing_program_does_not_stop_it() {
         .arg(&commands)
         .output()
         .expect("runs");
-    let (_, stdout, _) = split(&out);
+    let (ok, stdout, stderr) = split(&out);
+    assert!(ok, "{stderr}");
     assert!(stdout.contains("would run \"touch\""), "{stdout}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!marker.exists());

@@ -424,7 +424,7 @@ impl Vad {
 /// buffer was heard in, when a live detector knows it (`Vad::room_level`).
 ///
 /// Without a room the buffer is a recording (`Vad::for_recording`): a file, a chunk of a long
-/// one, a push-to-talk utterance, a command clip. Such a buffer often begins with the voice
+/// one, a command clip. Such a buffer often begins with the voice
 /// itself, and learning its first words as the room gated out every word not twice as loud as
 /// them (a clip cut at its first word gave nothing; "let us go back to the start of the story"
 /// gave "The Story."). A live utterance's own 320 ms pre-roll is too little room to learn for

@@ -211,8 +211,9 @@ mod tests {
         let model = field(7, 2, &field(5, 2, &t));
         assert!(matches!(initializers(&model), Err(OnnxError::Tensor { .. })), "3 dims, 2 values");
         let whole = field(7, 2, &field(5, 2, &[field(2, 0, &encode(1)), field(9, 2, &raw)].concat()));
+        // Every cut falls inside the graph's length-delimited field: each is an error.
         for cut in 1..whole.len() {
-            let _ = initializers(&whole[..cut]);
+            assert!(initializers(&whole[..cut]).is_err(), "cut at {cut} of {}", whole.len());
         }
         assert!(initializers(b"not protobuf at all \xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff").is_err());
         let doubles = field(7, 2, &field(5, 2, &[field(2, 0, &encode(11)), field(8, 2, b"d")].concat()));
