@@ -346,3 +346,18 @@ fn a_reading_without_a_pause_is_heard_to_its_end() {
     assert!(heard >= (to - from) - 0.5, "{heard:.1} s of the {:.1} s reading heard: {got:?}", to - from);
     assert!(got.len() <= 3, "the reading cut into {} utterances: {got:?}", got.len());
 }
+
+/// The gate before every Whisper pass over a file, a chunk of one or a command clip (no room
+/// given): each public clip cut at its first and last word has speech from its start. Judged
+/// against its own first frames, a clip that begins with the voice was gated out whole, or cut
+/// where a word first came twice as loud as the opening ones.
+#[test]
+fn a_clip_cut_at_its_first_word_has_speech_from_its_start() {
+    let model = model();
+    let dir = tempfile::tempdir().expect("temp");
+    for clip in common::speech_clips() {
+        let cut = common::samples(&common::trimmed(&clip.path, dir.path()));
+        let start = vad::speech_start(&model, &cut, None);
+        assert!(start.is_some_and(|s| s < 0.2), "{}: speech found at {start:?}", clip.path.display());
+    }
+}
