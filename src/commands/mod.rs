@@ -142,11 +142,10 @@ impl CommandSet {
                 return Err(invalid(phrases_at, format!("\"{name}\" has an empty phrase")));
             }
             // The same words under two commands: which one was meant could not be told.
-            let said = |p: &str| crate::speech::wer::normalise(p).join(" ");
+            let said = |p: &str| crate::speech::wer::normalise(p);
             for phrase in &phrases {
-                if let Some(other) =
-                    commands.iter().find(|o| o.phrases.iter().any(|q| said(q) == said(phrase)))
-                {
+                let words = said(phrase);
+                if let Some(other) = commands.iter().find(|o| o.phrases.iter().any(|q| said(q) == words)) {
                     return Err(invalid(
                         phrases_at,
                         format!(

@@ -225,18 +225,7 @@ pub fn says(transcript: &str, reference: &str) -> bool {
     if errors <= 1 + words / 6 {
         return true;
     }
-    // Levenshtein distance over the letters, one row at a time.
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, y) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(x != y)).min(row[j] + 1).min(row[j + 1] + 1);
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()] * 10 <= a.len()
+    crossmodal::speech::wer::edit_distance(&a, &b) * 10 <= a.len()
 }
 
 /// The lines a child process writes, each with the moment it was read.
