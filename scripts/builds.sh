@@ -65,23 +65,50 @@ check() {
 builds() { awk '!/^#/ && NF && $1 != "common" { print $1 }' .ci/inputs; }
 inputs() { awk -v b="$1" '!/^#/ && ($1 == b || $1 == "common") { for (i = 2; i <= NF; i++) print $i }' .ci/inputs; }
 
-# The digest of the inputs' content as they are in the working tree (tracked and new files, what
-# .gitignore leaves out aside): the same content gives the same digest on any machine.
+# The digest of a build's inputs: the Rust toolchain (`rustc -V`) and each input file's git blob
+# id with its path. Without COMMIT, the files as they are in the working tree (tracked and new
+# ones, what .gitignore leaves out aside); with it, as they are in that commit. The same content
+# gives the same digest on any machine, and a record's digest can be checked against its commit.
 digest() {
-  local paths
-  mapfile -t paths < <(inputs "$1")
-  git ls-files -z --cached --others --exclude-standard -- "${paths[@]}" | sort -z \
-    | xargs -0 -r sha256sum | sha256sum | cut -c 1-16
+  local name=$1 commit=${2:-} paths
+  mapfile -t paths < <(inputs "$name")
+  {
+    rustc -V
+    if [ -n "$commit" ]; then
+      git ls-tree -r --full-tree "$commit" -- "${paths[@]}" | awk -F '\t' '{ split($1, m, " "); print m[3], $2 }'
+    else
+      local files=() f
+      while IFS= read -r -d '' f; do [ -f "$f" ] && files+=("$f"); done \
+        < <(git ls-files -z --cached --others --exclude-standard -- "${paths[@]}")
+      [ ${#files[@]} -eq 0 ] || printf '%s\n' "${files[@]}" | git hash-object --stdin-paths \
+        | paste -d ' ' - <(printf '%s\n' "${files[@]}")
+    fi | LC_ALL=C sort -k 2
+  } | sha256sum | cut -c 1-16
 }
 
-# A record: "digest=D commit=C date=YYYY-MM-DD seconds=N". The machine's own first, then the
-# committed one; whichever matches the digest now.
+# A record: "digest=D commit=C by=ci|hand date=YYYY-MM-DD seconds=N". It counts as a pass for the
+# tree under test only when D is the digest of its inputs now AND the digest of the same inputs in
+# commit C, a commit of this history: a record written by hand, or on a tree with other inputs,
+# or for a commit that is not here, is no pass. The machine's own record first, then the
+# committed one.
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p; s/^$2=\([^ ]*\).*/\1/p" <<< " $1" | head -n 1; }
 record_for() {
-  local name=$1 want=$2 file
+  local name=$1 want=$2 file rec commit
   for file in "$cache/passed-$name" ".ci/passed/$name"; do
     [ -f "$file" ] || continue
-    [ "$(field "$(cat "$file")" digest)" = "$want" ] && { echo "$file $(cat "$file")"; return 0; }
+    rec=$(cat "$file")
+    [ "$(field "$rec" digest)" = "$want" ] || continue
+    commit=$(field "$rec" commit)
+    if ! git cat-file -e "$commit^{commit}" 2> /dev/null || ! git merge-base --is-ancestor "$commit" HEAD; then
+      echo "$file names commit $commit, which is not in this history: not a pass" >&2
+      continue
+    fi
+    if [ "$(digest "$name" "$commit")" != "$want" ]; then
+      echo "$file: the inputs at commit $commit are not those its digest says: not a pass" >&2
+      continue
+    fi
+    echo "$file $rec"
+    return 0
   done
   return 1
 }
@@ -95,13 +122,16 @@ latest_record() {
 
 # Why a build is due, or nothing when it is not.
 why_due() {
-  local name=$1 d rec
+  local name=$1 d rec refused
   d=$(digest "$name")
-  if rec=$(record_for "$name" "$d"); then
+  if rec=$(record_for "$name" "$d" 2> /dev/null); then
     echo "not due: its inputs are as when it passed at commit $(field "$rec" commit) on $(field "$rec" date) (${rec%% *})" >&2
     return 1
   fi
-  if rec=$(latest_record "$name"); then
+  refused=$(record_for "$name" "$d" 2>&1 > /dev/null | paste -sd ';' -) || true
+  if [ -n "$refused" ]; then
+    echo "a record has these inputs' digest but is no pass ($refused)"
+  elif rec=$(latest_record "$name"); then
     echo "inputs changed since it passed at commit $(field "$rec" commit) on $(field "$rec" date)"
   else
     echo "no pass recorded"
@@ -112,7 +142,7 @@ record() {
   local name=$1 secs=$2 d commit line
   d=$(digest "$name")
   commit=$(git rev-parse --short=12 HEAD)
-  line="digest=$d commit=$commit date=$(date -u +%F) seconds=$secs"
+  line="digest=$d commit=$commit by=$([ "${CROSSMODAL_CI_HERE:-0}" = 1 ] && echo ci || echo hand) date=$(date -u +%F) seconds=$secs"
   mkdir -p "$cache" && echo "$line" > "$cache/passed-$name"
   local paths
   mapfile -t paths < <(inputs "$name")

@@ -54,7 +54,9 @@ type_over() {
   xdotool type --window "$wid" --delay 20 "$1"
   sleep 0.3
 }
-# Waits up to $1 seconds for a command to succeed.
+# Waits up to $1 seconds for a command to succeed. Every step waits for what it needs this way
+# (a line in the app's log, a file, a sound); the few short sleeps left only let a frame be
+# drawn before a screenshot.
 within() {
   local limit=$1 t=0
   shift
@@ -92,23 +94,24 @@ app=$!
 within 30 xdotool search --name '^crossmodal$' > /dev/null || fail "the window did not open"
 wid=$(xdotool search --name '^crossmodal$' | head -n 1)
 xdotool windowsize "$wid" "$width" "$height" windowmove "$wid" 0 0 windowfocus "$wid"
-sleep 6
+logged() { grep -q -- "$1" "$work/app.log"; }
+within 60 logged 'engine ready' || fail "the engine did not start"
+sleep 1
 shot start
 
 echo "== Transcribe: Record, speak, Stop, save the transcript (Ctrl+S) as SRT"
 key space
-sleep 1
+within 30 logged 'recording from' || fail "Space did not start a recording"
 paplay -d virt "$eval/speech/goforward.wav"
-sleep 1.5
+within 60 logged 'line .* s: .*[Ff]orward' || fail "the recording showed no line of what was said"
 key space
-sleep 3
+within 30 logged 'recording ended' || fail "Space did not stop the recording"
 shot record
 key ctrl+s
 type_over "$work/recording.srt"
 key Return
-sleep 1
+within 10 grep -q -- ' --> ' "$work/recording.srt" || fail "Ctrl+S did not save an SRT file at $work/recording.srt"
 shot saved
-grep -q -- ' --> ' "$work/recording.srt" 2> /dev/null || fail "Ctrl+S did not save an SRT file at $work/recording.srt"
 grep -qi 'forward' "$work/recording.srt" || fail "the recording's transcript lacks what was said: $(cat "$work/recording.srt")"
 
 echo "== Commands: add one (Ctrl+N), save it (Ctrl+S), Listen (Space), say it"
@@ -120,7 +123,7 @@ key Escape
 key ctrl+s
 grep -q 'name = "card"' "$work/config/commands.toml" 2> /dev/null || fail "the new command was not saved to the user's commands.toml"
 key space
-sleep 3
+within 30 logged 'listening for commands' || fail "Space did not start listening for commands"
 paplay -d virt "$eval/speech/cards_001.wav"
 within 15 grep -q 'at .* s: card ' "$work/app.log" || fail "the new command did not fire when said"
 shot commands
@@ -149,13 +152,15 @@ shot search
 echo "== Library: play the best spoken moment (Space), hear it"
 parec -d virt.monitor --raw --format=s16le --rate=16000 --channels=1 > "$work/heard.raw" &
 listening=$!
-sleep 0.5
+# The samples louder than 600 of 32767 that came out of the speakers so far.
+loud() {
+  python3 -c 'import sys, array; b = open(sys.argv[1], "rb").read(); a = array.array("h"); a.frombytes(b[: len(b) // 2 * 2]); print(sum(1 for x in a if abs(x) > 600))' "$work/heard.raw"
+}
+heard() { [ "$(loud)" -gt 1000 ]; }
 key space
-sleep 2
+within 20 heard || { kill "$listening" 2> /dev/null; fail "nothing came out of the speakers when the moment played ($(loud) loud samples)"; }
 shot play
 kill "$listening" 2> /dev/null || true
-loud=$(python3 -c 'import sys, array; a = array.array("h"); a.frombytes(open(sys.argv[1], "rb").read()[: 2 * (len(open(sys.argv[1], "rb").read()) // 2)]); print(sum(1 for x in a if abs(x) > 600))' "$work/heard.raw")
-[ "$loud" -gt 1000 ] || fail "nothing came out of the speakers when the moment played ($loud loud samples)"
 key space
 
 echo "== Space and Settings"

@@ -41,4 +41,4 @@ export CMAKE_PROJECT_INCLUDE=$root/packaging/windows/whisper_cpp.cmake
 export GGML_NATIVE=OFF
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}-windows
 cd "$root"
-cargo build --target $target --bin crossmodal "$@"
+cargo build --locked --target $target --bin crossmodal "$@"

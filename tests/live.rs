@@ -272,12 +272,12 @@ fn a_minute_of_noise_alone_gives_no_line() {
     common::installed("whisper-tiny.en");
     let mic = common::pulse::virtual_mic();
     let dir = tempfile::tempdir().expect("temp");
-    // Half a minute of other voices (babble of the public command recordings) at the level of
-    // 10 dB under speech, from before listening starts (they were taken for a speaker until the room
+    // Half a minute of other voices (four readers of the public sentences) at the level of 10 dB
+    // under speech, from before listening starts (they were taken for a speaker until the room
     // was learnt from them, and made a line), then half a minute of a fan at the same level.
+    // Where listening begins in it depends on the machine: `tests/vad.rs` tries every start.
     let half = 35 * 16_000;
-    let noise: Vec<f32> =
-        common::babble(half, &common::SENTENCE_CLIPS).into_iter().chain(common::pink(half, 13)).collect();
+    let noise: Vec<f32> = common::babble(half, &[]).into_iter().chain(common::pink(half, 13)).collect();
     let _room =
         common::pulse::NoiseBed::start(&mic, dir.path(), &noise, common::speech_level(&COMMAND_CLIPS), 10.0);
     let listen = Running::start(&["listen", "--json"]);

@@ -406,9 +406,16 @@ impl Vad {
     /// The background level before this frame; the frame's level is learnt when `learn`.
     fn background(&mut self, level: f32, learn: bool) -> f32 {
         let background = self.room_level().unwrap_or(MIN_BACKGROUND);
-        if learn {
+        // Digital silence stands for the room only until real sound of it was heard: an audio
+        // server's first 0.8 s of it, kept, made a sixth of the room's frames, took its median
+        // under the babble that filled the rest, and the babble's louder moments were then
+        // twice over it and made a line.
+        if learn && (level > DIGITAL_SILENCE || self.room_heard < MIN_BACKGROUND_FRAMES) {
             if level > DIGITAL_SILENCE {
                 self.room_heard = (self.room_heard + 1).min(MIN_BACKGROUND_FRAMES);
+                if self.room_heard == MIN_BACKGROUND_FRAMES {
+                    self.levels.retain(|&l| l > DIGITAL_SILENCE);
+                }
             }
             self.levels.push_back(level);
             if self.levels.len() > BACKGROUND_FRAMES {

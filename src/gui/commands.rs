@@ -278,8 +278,8 @@ impl CommandsPanel {
                     }
                     ended = true;
                 }
-                LiveEvent::Opened(_)
-                | LiveEvent::Partial(_)
+                LiveEvent::Opened(name) => tracing::info!("listening for commands on {name}"),
+                LiveEvent::Partial(_)
                 | LiveEvent::Line { .. }
                 | LiveEvent::Settled(_)
                 | LiveEvent::Query(_) => {}

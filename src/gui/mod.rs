@@ -395,6 +395,7 @@ impl CrossmodalApp {
                 if let Some(why) = info.gpu_failed() {
                     self.notice(format!("running on the CPU: {why}"));
                 }
+                tracing::info!("engine ready; device: {info}");
                 self.device = Some(info);
             }
             Event::Model { name, status } => {

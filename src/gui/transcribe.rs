@@ -132,13 +132,19 @@ impl TranscribePanel {
         for event in live.poll() {
             match event {
                 // A file played as the microphone was named when recording began.
-                LiveEvent::Opened(name) if self.live_name.is_empty() => self.live_name = name,
+                LiveEvent::Opened(name) => {
+                    tracing::info!("recording from {name}");
+                    if self.live_name.is_empty() {
+                        self.live_name = name;
+                    }
+                }
                 LiveEvent::Partial(text) => self.partial = text,
                 LiveEvent::Line { id, replaces, start, end, text, answered, .. } => {
                     let (start, end) = (start + self.live_offset, end + self.live_offset);
                     self.partial.clear();
                     let lag = answered.elapsed();
-                    tracing::debug!("live line shown {} ms after it was heard: {text}", lag.as_millis());
+                    tracing::debug!("live line shown {} ms after it was heard", lag.as_millis());
+                    tracing::info!("line {start:.1}–{end:.1} s: {text}");
                     // A revised line (its speaker went on after a pause) takes the old one's place.
                     let at = replaces.and_then(|old| self.live_ids.iter().position(|&i| i == old));
                     match at {
@@ -166,12 +172,10 @@ impl TranscribePanel {
                         notices.push(format!("recording: {p}"));
                     }
                     self.partial.clear();
+                    tracing::info!("recording ended");
                     ended = true;
                 }
-                LiveEvent::Opened(_)
-                | LiveEvent::Decided { .. }
-                | LiveEvent::Query(_)
-                | LiveEvent::Settled(_) => {}
+                LiveEvent::Decided { .. } | LiveEvent::Query(_) | LiveEvent::Settled(_) => {}
             }
         }
         if ended {
