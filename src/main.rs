@@ -10,6 +10,8 @@ use crossmodal::speech;
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    #[cfg(target_os = "linux")]
+    threads_wait_asleep();
     // whisper.cpp's own log (forwarded by whisper-rs) only when asked for: its failures come
     // back as errors the program reports itself, once, and a job cancelled on purpose (speech
     // that went on after a pause) logs "failed to encode", which is no error.
@@ -31,4 +33,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// whisper.cpp's threads meet in OpenMP barriers on Linux (Cargo.toml). libgomp's default has a
+/// thread that waits spin for a while first, which beside other busy programs took the cores the
+/// thread waited for and made a sentence's transcription up to ten times slower; told to wait
+/// asleep (`OMP_WAIT_POLICY=passive`) it is not slower on an idle machine. libgomp reads the
+/// policy once, as it loads, before `main`: so, unless the user set one, the program starts
+/// itself again with it set (same process, arguments and everything else). Should that fail it
+/// simply goes on.
+#[cfg(target_os = "linux")]
+fn threads_wait_asleep() {
+    use std::os::unix::process::CommandExt as _;
+    const POLICY: &str = "OMP_WAIT_POLICY";
+    if std::env::var_os(POLICY).is_some() {
+        return;
+    }
+    let mut args = std::env::args_os();
+    let name = args.next().unwrap_or_default();
+    let _failed =
+        std::process::Command::new("/proc/self/exe").arg0(name).args(args).env(POLICY, "passive").exec();
 }
