@@ -7,6 +7,9 @@
 #   scripts/builds.sh status             each build: due or not, and why
 #   scripts/builds.sh digest NAME        the digest of a build's inputs as they are now
 #   scripts/builds.sh run NAME…          runs those builds' checks; a pass is recorded
+#   scripts/builds.sh light-check NAME   the lighter check that vouches for a due build whose
+#                                        full build does not fit in CI, when only the program's
+#                                        own code changed since its last pass
 #   scripts/builds.sh ci SECONDS         CI: runs the due builds, longest waiting first, within
 #                                        SECONDS from now; one that cannot finish in time runs
 #                                        until then and goes on in the next CI from its build
@@ -62,6 +65,67 @@ check() {
   esac
 }
 
+# The lighter check that vouches for a build whose full build does not fit in CI's time, when
+# only the program's own code changed since its last pass (its scripts, Cargo files and
+# toolchain as they were then). It fails when the change is one only the full build can judge.
+light_check() {
+  case $1 in
+    vulkan | cuda)
+      # The GPU builds compile the Rust the CPU build compiles (./test.sh built and tested it),
+      # with whisper.cpp and candle built for the GPU: their C, CUDA and shader code comes from
+      # Cargo.lock and the build scripts, unchanged since the last pass. Code compiled only with
+      # the GPU feature is what the CPU build does not see: there must be none (`cfg!` branches,
+      # compiled in every build, are fine).
+      local gated
+      gated=$(grep -rnE '#!?\[cfg(_attr)?\(.*feature *= *"'"$1"'"' src || true)
+      if [ -n "$gated" ]; then
+        echo "$1: code compiled only in the $1 build, which the CPU build does not check:" >&2
+        echo "$gated" >&2
+        return 1
+      fi
+      echo "$1: the Rust it compiles is the CPU build's (no code only for $1 in src); its other inputs are as when it last passed"
+      ;;
+    deb)
+      # The package's binary is the tested program built for release; its own files (packaging/,
+      # scripts/package.sh) are unchanged since the last pass.
+      echo "deb: the packaged program is the one ./test.sh tested; the package's own files are as when it last passed"
+      ;;
+    windows)
+      # The code only Windows compiles (#[cfg(windows)]): checked for the target, which is much
+      # faster than the build, the installer and the run under Wine.
+      CROSSMODAL_WINDOWS_CARGO=check scripts/windows_build.sh
+      ;;
+    fuzz)
+      # The fuzz targets against the library as it is now.
+      (cd fuzz && cargo check --locked --bins)
+      ;;
+    *) return 2 ;;
+  esac
+}
+
+# The commit of a build's last real pass (a record whose digest is that of its inputs at the
+# commit it names), or nothing.
+last_pass_commit() {
+  local name=$1 file rec commit
+  for file in "$cache/passed-$name" ".ci/passed/$name"; do
+    [ -f "$file" ] || continue
+    rec=$(cat "$file")
+    commit=$(field "$rec" commit)
+    git cat-file -e "$commit^{commit}" 2> /dev/null && git merge-base --is-ancestor "$commit" HEAD || continue
+    [ "$(digest "$name" "$commit")" = "$(field "$rec" digest)" ] || continue
+    echo "$commit"
+    return 0
+  done
+  return 1
+}
+
+# True when only the program's own code changed since the build's last pass.
+only_program_changed() {
+  local commit
+  commit=$(last_pass_commit "$1") || return 1
+  [ "$(build_digest "$1" "$commit")" = "$(build_digest "$1")" ]
+}
+
 builds() { awk '!/^#/ && NF && $1 != "common" { print $1 }' .ci/inputs; }
 inputs() { awk -v b="$1" '!/^#/ && ($1 == b || $1 == "common") { for (i = 2; i <= NF; i++) print $i }' .ci/inputs; }
 
@@ -69,9 +133,25 @@ inputs() { awk -v b="$1" '!/^#/ && ($1 == b || $1 == "common") { for (i = 2; i <
 # id with its path. Without COMMIT, the files as they are in the working tree (tracked and new
 # ones, what .gitignore leaves out aside); with it, as they are in that commit. The same content
 # gives the same digest on any machine, and a record's digest can be checked against its commit.
+# The program's own code and what it embeds: ./test.sh compiles and tests it on this machine
+# before any long build runs. A build whose other inputs (its scripts, the Cargo files, the
+# toolchain) are as when it last passed, and only these changed, can be vouched for by a lighter
+# check when its full build does not fit in CI's time (`light_check`).
+PROGRAM_INPUTS=(src assets packaging/icons)
+
+# The digest of a build's inputs without the program's own code (PROGRAM_INPUTS).
+build_digest() { DIGEST_WITHOUT_PROGRAM=1 digest "$@"; }
+
 digest() {
-  local name=$1 commit=${2:-} paths
+  local name=$1 commit=${2:-} paths p
   mapfile -t paths < <(inputs "$name")
+  if [ "${DIGEST_WITHOUT_PROGRAM:-0}" = 1 ]; then
+    local kept=()
+    for p in "${paths[@]}"; do
+      [[ " ${PROGRAM_INPUTS[*]} " == *" $p "* ]] || kept+=("$p")
+    done
+    paths=("${kept[@]}")
+  fi
   {
     rustc -V
     if [ -n "$commit" ]; then
@@ -204,6 +284,9 @@ case ${1:-status} in
   check)
     check "$2"
     ;;
+  light-check)
+    light_check "$2"
+    ;;
   digest)
     digest "${2:?usage: scripts/builds.sh digest NAME}"
     ;;
@@ -232,6 +315,19 @@ case ${1:-status} in
       left=$((deadline - SECONDS))
       if [ "$left" -lt "$MIN_PROGRESS_SECS" ]; then
         echo "build $b: due ($why) but not run: CI has $((left / 60)) min left; not a pass, it runs in a later CI"
+        continue
+      fi
+      if [ "$need" -gt "$left" ] && only_program_changed "$b"; then
+        # Only the program's code changed since the last pass: the lighter check vouches for
+        # it now, and the full build stays due (it runs when a CI has the time).
+        echo "build $b: lighter check: $why, only in the program's own code; the full build takes about $((need / 60)) min and CI has $((left / 60)) min left, so it stays due"
+        rc=0
+        timeout "$left" "$0" light-check "$b" || rc=$?
+        case $rc in
+          0) echo "build $b: lighter check passed (not a pass of the full build, which stays due)" ;;
+          124) echo "build $b: FAILED: its lighter check did not end in CI's time" >&2; failed=1 ;;
+          *) echo "build $b: FAILED: its lighter check failed (exit $rc)" >&2; failed=1 ;;
+        esac
         continue
       fi
       if [ "$need" -gt "$left" ]; then

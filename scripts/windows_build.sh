@@ -2,6 +2,7 @@
 # Cross-builds crossmodal for 64-bit Windows (x86_64-pc-windows-gnu) on Debian with MinGW-w64.
 #
 #   scripts/windows_build.sh [cargo build arguments]     e.g. --release
+#   CROSSMODAL_WINDOWS_CARGO=check scripts/windows_build.sh   checks the code for Windows only
 #
 # The build folder is $CARGO_TARGET_DIR-windows (default target-windows), beside the Linux build's;
 # the program is <that folder>/x86_64-pc-windows-gnu/<profile>/crossmodal.exe. What it takes:
@@ -41,4 +42,6 @@ export CMAKE_PROJECT_INCLUDE=$root/packaging/windows/whisper_cpp.cmake
 export GGML_NATIVE=OFF
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}-windows
 cd "$root"
-cargo build --locked --target $target --bin crossmodal "$@"
+# CROSSMODAL_WINDOWS_CARGO=check: the code checked for the target, nothing built or linked (CI's
+# lighter check, scripts/builds.sh).
+cargo "${CROSSMODAL_WINDOWS_CARGO:-build}" --locked --target $target --bin crossmodal "$@"

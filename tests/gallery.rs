@@ -288,3 +288,35 @@ fn a_spoken_query_goes_through_the_live_path() {
     let hits: Vec<serde_json::Value> = serde_json::from_str(stdout.trim()).expect("JSON array");
     assert_eq!(hits.len(), 5);
 }
+
+/// A spoken query is heard with the Whisper model and language the person chose, exactly as
+/// `transcribe` hears the same recording with them (it was heard with the default model and
+/// options whatever was chosen). whisper-base told the clip is German writes "Go Forward 10m.",
+/// tiny.en "Go forward 10 meters.".
+#[test]
+fn a_spoken_query_is_heard_with_the_chosen_model_and_language() {
+    common::installed("whisper-base");
+    let dir = tempfile::tempdir().expect("temp");
+    let gallery = dir.path().join("g.sqlite");
+    index(&[&common::eval_dir().join("images")], &gallery);
+    let clip = common::eval_dir().join("speech/goforward.wav");
+    let chosen = ["--model", "whisper-base", "--language", "de"];
+    let out = crossmodal().arg("transcribe").args(chosen).arg(&clip).output().expect("runs");
+    let (ok, transcript, stderr) = split(&out);
+    assert!(ok, "{stderr}");
+    let default = crossmodal().arg("transcribe").arg(&clip).output().expect("runs");
+    let (ok, default, stderr) = split(&default);
+    assert!(ok, "{stderr}");
+    assert_ne!(transcript.trim(), default.trim(), "the chosen model and language must hear it otherwise");
+    let out = crossmodal()
+        .args(["search", "--json", "--audio"])
+        .arg(&clip)
+        .args(chosen)
+        .arg("--gallery")
+        .arg(&gallery)
+        .output()
+        .expect("runs");
+    let (ok, _, stderr) = split(&out);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains(&format!("heard: {}", transcript.trim())), "{stderr}");
+}

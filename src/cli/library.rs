@@ -8,14 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crossmodal::audio::capture::InputSource;
-use crossmodal::engine::{Ask, Engine, Event, FoundItem, ImageQuery, JobId, Request};
+use crossmodal::engine::{Ask, Engine, Event, FoundItem, ImageQuery, JobId, Request, SpokenQuery};
 use crossmodal::gallery::rank::SearchKind;
 use crossmodal::live::{Live, LiveEvent, Purpose};
 use crossmodal::model_store::{self, ModelStore};
 use crossmodal::space::images::EncoderChoice;
-use crossmodal::speech::{self};
 
-use super::{LibraryArgs, gallery_path, progress_bar, unwatched};
+use super::{LibraryArgs, SpeechArgs, gallery_path, progress_bar, unwatched};
 
 pub(super) fn index(
     store: ModelStore,
@@ -139,6 +138,8 @@ pub(super) struct Query {
     pub(super) image: Option<PathBuf>,
     pub(super) audio: Option<PathBuf>,
     pub(super) mic: Option<InputSource>,
+    /// How a spoken query is heard.
+    pub(super) speech: SpeechArgs,
 }
 
 /// How long `search --mic` waits for the query to be said.
@@ -169,10 +170,14 @@ pub(super) fn search(
     let audio = if let Some(file) = &query.audio {
         Some(crossmodal::audio::decode_file(file).with_context(|| file.display().to_string())?.samples)
     } else if let Some(source) = query.mic {
-        Some(say_query(&engine, source)?)
+        Some(say_query(&engine, source, &query.speech)?)
     } else {
         None
     };
+    // Heard with the model and language asked for, as `transcribe` would hear it.
+    model_store::speech_spec(&query.speech.model)?;
+    let (model, options) = (query.speech.model.clone(), query.speech.options());
+    let audio = audio.map(|samples| SpokenQuery { samples, model, options });
     let id = JobId::next();
     let image_query = ImageQuery { text: query.text.unwrap_or_default(), image: query.image, audio };
     let ask = Ask { query: image_query, kind, top };
@@ -276,15 +281,15 @@ pub(super) fn duplicates(
 }
 
 /// The first utterance heard from `source`, through the live pipeline.
-fn say_query(engine: &Engine, source: InputSource) -> anyhow::Result<Vec<f32>> {
+fn say_query(engine: &Engine, source: InputSource, heard_with: &SpeechArgs) -> anyhow::Result<Vec<f32>> {
     let settings = crossmodal::live::Settings {
         source,
         purpose: Purpose::Query,
-        model: model_store::catalogue::DEFAULT_WHISPER.to_owned(),
-        options: speech::Options::default(),
+        model: heard_with.model.clone(),
+        options: heard_with.options(),
         record: None,
         paused: false,
-        voice_threshold: crossmodal::audio::vad::DEFAULT_THRESHOLD,
+        voice_threshold: heard_with.voice_threshold,
     };
     let live = Live::start(engine.connect(), settings, &unwatched());
     eprintln!("say what to find ({} s)…", SAY_WITHIN.as_secs());

@@ -197,6 +197,9 @@ enum Command {
         json: bool,
         #[arg(long, value_enum, default_value_t = EncoderChoice::Auto)]
         encoder: EncoderChoice,
+        /// How a spoken query (--audio, --mic) is heard: the Whisper model, its language, …
+        #[command(flatten)]
+        speech: SpeechArgs,
     },
     /// Groups of near-duplicate images in the library: the same photograph re-encoded, resized
     /// or cropped.
@@ -406,12 +409,13 @@ pub fn run(cli: Cli, started: Instant) -> anyhow::Result<ExitCode> {
             input,
             json,
             encoder,
+            speech,
         }) => {
             let mic = mic.then(|| match input {
                 Some(path) => InputSource::File { path, speed: 1.0 },
                 None => microphone(device.as_deref(), false),
             });
-            let query = Query { text: query, image, audio, mic };
+            let query = Query { text: query, image, audio, mic, speech };
             search(store, query, kind, gallery, top, json, encoder)
         }
         Some(Command::Duplicates { gallery, threshold, json }) => duplicates(store, gallery, threshold, json),

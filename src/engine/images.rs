@@ -24,8 +24,19 @@ pub struct ImageQuery {
     pub text: String,
     /// Images like this one.
     pub image: Option<PathBuf>,
-    /// A spoken query (16 kHz mono): its transcript is searched for.
-    pub audio: Option<Vec<f32>>,
+    /// A spoken query: its transcript is searched for.
+    pub audio: Option<SpokenQuery>,
+}
+
+/// A spoken query and how to hear it: the person's chosen Whisper model and options (their
+/// language), as everything else they say is heard.
+#[derive(Debug, Clone)]
+pub struct SpokenQuery {
+    /// 16 kHz mono.
+    pub samples: Vec<f32>,
+    /// A Whisper model of the catalogue.
+    pub model: String,
+    pub options: speech::Options,
 }
 
 /// A search as asked: what, which kinds, how many.

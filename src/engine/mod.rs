@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use device::DeviceInfo;
 pub use images::{
     Ask, CaptionRow, Found, FoundImage, FoundItem, FoundMoment, ImageQuery, LibrarySize, SpaceItem,
-    SpacePoint,
+    SpacePoint, SpokenQuery,
 };
 pub use models::device_name;
 
@@ -608,10 +608,10 @@ impl Worker {
         let (models, place, cancel) = self.parts();
         // The recording is handed to Whisper, not copied: only its transcript is searched for.
         let heard = match ask.query.audio.take() {
-            Some(samples) => {
-                let whisper = models.whisper(&place, model_store::catalogue::DEFAULT_WHISPER)?;
-                let audio = AudioInput::Samples(samples);
-                let t = transcribe(whisper, &audio, &speech::Options::default(), cancel, None)?;
+            Some(spoken) => {
+                let whisper = models.whisper(&place, &spoken.model)?;
+                let audio = AudioInput::Samples(spoken.samples);
+                let t = transcribe(whisper, &audio, &spoken.options, cancel, None)?;
                 if t.text.is_empty() {
                     return Err("no speech was heard".into());
                 }

@@ -10,13 +10,14 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use crate::audio::playback::Playback;
 use crate::engine::{
     Ask, CaptionRow, Engine, Found, FoundImage, FoundItem, FoundMoment, ImageQuery, JobId, LibrarySize,
-    Request,
+    Request, SpokenQuery,
 };
 use crate::gallery::IndexReport;
 use crate::gallery::moments::clock;
 use crate::gallery::rank::SearchKind;
 use crate::live::{Live, LiveEvent, Purpose};
 use crate::space::images::EncoderChoice;
+use crate::speech;
 
 use super::CrossmodalApp;
 
@@ -313,7 +314,14 @@ impl ImagesPanel {
         }
     }
 
-    pub fn poll_live(&mut self, engine: &Engine, notices: &mut Vec<String>) {
+    /// Searches for what was said once the spoken query has been heard, with `hear_with`'s
+    /// Whisper model and options (the person's own).
+    pub fn poll_live(
+        &mut self,
+        engine: &Engine,
+        hear_with: (String, speech::Options),
+        notices: &mut Vec<String>,
+    ) {
         let Some(mic) = &self.mic else { return };
         let mut ended = false;
         let mut heard = None;
@@ -336,7 +344,9 @@ impl ImagesPanel {
         }
         if let Some(samples) = heard {
             self.mic = None;
-            let query = ImageQuery { text: self.query.clone(), audio: Some(samples), image: None };
+            let (model, options) = hear_with;
+            let spoken = SpokenQuery { samples, model, options };
+            let query = ImageQuery { text: self.query.clone(), audio: Some(spoken), image: None };
             self.search(engine, query);
         } else if ended {
             self.mic = None;
