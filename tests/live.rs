@@ -182,16 +182,6 @@ fn final_lines(printed: &[String]) -> Vec<String> {
     lines.into_iter().map(|(_, t)| t).filter(|t| !t.trim().is_empty()).collect()
 }
 
-const COMMAND_CLIPS: [&str; 7] = [
-    "goforward.wav",
-    "cards_001.wav",
-    "cards_002.wav",
-    "cards_003.wav",
-    "cards_004.wav",
-    "cards_005.wav",
-    "something.wav",
-];
-
 #[test]
 fn in_continuous_fan_noise_each_command_fires_once() {
     common::installed("whisper-tiny.en");
@@ -206,13 +196,13 @@ fn in_continuous_fan_noise_each_command_fires_once() {
     );
     let commands = dir.path().join("commands.toml");
     std::fs::write(&commands, set.to_toml()).expect("write");
-    let (wav, speech) = common::spaced(dir.path(), &COMMAND_CLIPS, 2.0);
+    let (wav, speech) = common::spaced(dir.path(), &common::COMMAND_CLIPS, 2.0);
     let secs = speech.last().expect("clips").1 + 15.0;
     let _fan = common::pulse::NoiseBed::start(
         &mic,
         dir.path(),
         &common::pink((secs * 16_000.0) as usize, 5),
-        common::speech_level(&COMMAND_CLIPS),
+        common::speech_level(&common::COMMAND_CLIPS),
         20.0,
     );
     let mut listen =
@@ -225,8 +215,8 @@ fn in_continuous_fan_noise_each_command_fires_once() {
     let got: Vec<serde_json::Value> =
         printed.iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     let heard: Vec<&str> = got.iter().map(|v| v["transcript"].as_str().unwrap_or("")).collect();
-    assert_eq!(got.len(), COMMAND_CLIPS.len(), "one decision per command in fan noise: {heard:?}");
-    for (v, name) in got.iter().zip(COMMAND_CLIPS) {
+    assert_eq!(got.len(), common::COMMAND_CLIPS.len(), "one decision per command in fan noise: {heard:?}");
+    for (v, name) in got.iter().zip(common::COMMAND_CLIPS) {
         let text = &clips.iter().find(|c| c.path.ends_with(name)).expect("clip").text;
         let fired = v["command"]
             .as_str()
@@ -278,8 +268,13 @@ fn a_minute_of_noise_alone_gives_no_line() {
     // Where listening begins in it depends on the machine: `tests/vad.rs` tries every start.
     let half = 35 * 16_000;
     let noise: Vec<f32> = common::babble(half, &[]).into_iter().chain(common::pink(half, 13)).collect();
-    let _room =
-        common::pulse::NoiseBed::start(&mic, dir.path(), &noise, common::speech_level(&COMMAND_CLIPS), 10.0);
+    let _room = common::pulse::NoiseBed::start(
+        &mic,
+        dir.path(),
+        &noise,
+        common::speech_level(&common::COMMAND_CLIPS),
+        10.0,
+    );
     let listen = Running::start(&["listen", "--json"]);
     listen.wait_stderr("listening to", Duration::from_mins(1));
     let printed = listen.stdout_for(Duration::from_secs(62));

@@ -88,15 +88,7 @@ fn the_network_gives_its_authors_probabilities() {
 #[test]
 fn each_command_in_continuous_fan_noise_is_one_utterance() {
     let model = model();
-    for name in [
-        "goforward.wav",
-        "cards_001.wav",
-        "cards_002.wav",
-        "cards_003.wav",
-        "cards_004.wav",
-        "cards_005.wav",
-        "something.wav",
-    ] {
+    for name in common::COMMAND_CLIPS {
         let speech = clip(name);
         // Where the detector hears it in a quiet room.
         let quiet = utterances(
@@ -281,16 +273,7 @@ fn every_utterance_heard_in_noise_passes_the_gate_before_whisper() {
 #[test]
 fn voices_joined_at_any_moment_after_digital_silence_are_the_room() {
     let model = model();
-    let commands = [
-        "goforward.wav",
-        "cards_001.wav",
-        "cards_002.wav",
-        "cards_003.wav",
-        "cards_004.wav",
-        "cards_005.wav",
-        "something.wav",
-    ];
-    let gain = common::speech_level(&commands) * 10f32.powf(-10.0 / 20.0);
+    let gain = common::speech_level(&common::COMMAND_CLIPS) * 10f32.powf(-10.0 / 20.0);
     let babble: Vec<f32> = common::babble(40 * SAMPLE_RATE as usize, &[]).iter().map(|x| x * gain).collect();
     let zeros = vec![0.0f32; (0.8 * RATE) as usize];
     let heard: Vec<(f64, Vec<(f64, f64)>)> = (0..40)

@@ -358,6 +358,17 @@ pub const MOMENT_QUERIES: [(&str, &str); 12] = [
     ("head off someplace and get a thing done", "something.wav"),
 ];
 
+/// The public command recordings (one spoken command each).
+pub const COMMAND_CLIPS: [&str; 7] = [
+    "goforward.wav",
+    "cards_001.wav",
+    "cards_002.wav",
+    "cards_003.wav",
+    "cards_004.wav",
+    "cards_005.wav",
+    "something.wav",
+];
+
 /// The public read sentences (`kind = "read-sentence"`), by file name.
 pub const SENTENCE_CLIPS: [&str; 5] =
     ["librivox_0870.wav", "librivox_0880.wav", "librivox_0890.wav", "librivox_0920.wav", "librivox_0930.wav"];
