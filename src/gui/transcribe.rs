@@ -41,8 +41,11 @@ pub struct TranscribePanel {
     live_segments: Vec<Segment>,
     /// For each live segment, how long after the pipeline had it the window took it in.
     live_lag: Vec<std::time::Duration>,
-    /// Each live segment's line number, so a revised line takes its place.
-    live_ids: Vec<crate::live::LineId>,
+    /// Each live segment's line number in the session in progress, so a revised line takes its
+    /// place; `None` for the lines of sessions before it. Line numbers start again at 1 in each
+    /// session: a second recording's revision of its line 1 once replaced the first recording's
+    /// line 1, and left its own first version standing beside it.
+    live_ids: Vec<Option<crate::live::LineId>>,
     partial: String,
     devices: Option<Vec<crate::audio::capture::InputDevice>>,
     /// Where the live session in progress is recorded, to be kept in the library.
@@ -146,7 +149,7 @@ impl TranscribePanel {
                     tracing::debug!("live line shown {} ms after it was heard", lag.as_millis());
                     tracing::info!("line {start:.1}–{end:.1} s: {text}");
                     // A revised line (its speaker went on after a pause) takes the old one's place.
-                    let at = replaces.and_then(|old| self.live_ids.iter().position(|&i| i == old));
+                    let at = replaces.and_then(|old| self.live_ids.iter().position(|&i| i == Some(old)));
                     match at {
                         Some(i) if text.is_empty() => {
                             self.live_segments.remove(i);
@@ -156,13 +159,13 @@ impl TranscribePanel {
                         Some(i) => {
                             self.live_segments[i] = Segment::new(start, end, text);
                             self.live_lag[i] = lag;
-                            self.live_ids[i] = id;
+                            self.live_ids[i] = Some(id);
                         }
                         None if text.is_empty() => {}
                         None => {
                             self.live_segments.push(Segment::new(start, end, text));
                             self.live_lag.push(lag);
-                            self.live_ids.push(id);
+                            self.live_ids.push(Some(id));
                         }
                     }
                 }
@@ -312,6 +315,8 @@ pub fn toggle_recording(app: &mut CrossmodalApp, ctx: &egui::Context) {
     let live = app.start_live_recording(ctx, purpose, app.speech_options(), kept.clone());
     app.transcribe.kept = kept;
     app.transcribe.session_started = Some(std::time::Instant::now());
+    // The lines of earlier sessions are final: this session's line numbers start again at 1.
+    app.transcribe.live_ids.fill(None);
     app.transcribe.stopping = false;
     app.transcribe.shown = Shown::Live;
     // A file played as the microphone is shown by its file name; a device by the name it
