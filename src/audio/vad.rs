@@ -412,8 +412,9 @@ impl Vad {
         // twice over it and made a line.
         if learn && (level > DIGITAL_SILENCE || self.room_heard < MIN_BACKGROUND_FRAMES) {
             if level > DIGITAL_SILENCE {
+                let young = self.room_heard < MIN_BACKGROUND_FRAMES;
                 self.room_heard = (self.room_heard + 1).min(MIN_BACKGROUND_FRAMES);
-                if self.room_heard == MIN_BACKGROUND_FRAMES {
+                if young && self.room_heard == MIN_BACKGROUND_FRAMES {
                     self.levels.retain(|&l| l > DIGITAL_SILENCE);
                 }
             }

@@ -314,6 +314,11 @@ impl ImagesPanel {
         }
     }
 
+    /// True while a spoken query is being listened for.
+    pub fn hearing_query(&self) -> bool {
+        self.mic.is_some()
+    }
+
     /// Searches for what was said once the spoken query has been heard, with `hear_with`'s
     /// Whisper model and options (the person's own).
     pub fn poll_live(

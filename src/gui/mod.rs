@@ -350,8 +350,10 @@ impl CrossmodalApp {
         self.watch_library();
         self.images.notice_outside_changes(&self.engine);
         self.commands.poll_live(self.settings.dry_run, &mut self.notices);
-        let hear_with = (self.settings.model.clone(), self.speech_options());
-        self.images.poll_live(&self.engine, hear_with, &mut self.notices);
+        if self.images.hearing_query() {
+            let hear_with = (self.settings.model.clone(), self.speech_options());
+            self.images.poll_live(&self.engine, hear_with, &mut self.notices);
+        }
         push_to_talk::poll(self);
         for event in self.engine.poll() {
             self.route(event);
