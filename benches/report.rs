@@ -308,8 +308,8 @@ fn main() {
         eprintln!("== cargo bench --bench {bench}");
         let mut cargo = Command::new(env!("CARGO"));
         // Whisper runs inside some benches: its threads wait as the program's do (src/main.rs).
-        if std::env::var_os("OMP_WAIT_POLICY").is_none() {
-            cargo.env("OMP_WAIT_POLICY", "passive");
+        if std::env::var_os("OMP_WAIT_POLICY").is_none() && std::env::var_os("GOMP_SPINCOUNT").is_none() {
+            cargo.env("GOMP_SPINCOUNT", "1000");
         }
         // The variables cargo sets for a running bench would make the inner build look
         // different from the outer one and rebuild crates; only the user's own stay.

@@ -36,21 +36,22 @@ fn main() -> ExitCode {
 }
 
 /// whisper.cpp's threads meet in OpenMP barriers on Linux (Cargo.toml). libgomp's default has a
-/// thread that waits spin for a while first, which beside other busy programs took the cores the
-/// thread waited for and made a sentence's transcription up to ten times slower; told to wait
-/// asleep (`OMP_WAIT_POLICY=passive`) it is not slower on an idle machine. libgomp reads the
-/// policy once, as it loads, before `main`: so, unless the user set one, the program starts
-/// itself again with it set (same process, arguments and everything else). Should that fail it
-/// simply goes on.
+/// waiting thread spin for 300,000 rounds first, which beside other busy programs took the cores
+/// the thread waited for: a sentence's transcription was up to ten times slower. Waiting asleep
+/// at once (`OMP_WAIT_POLICY=passive`) fixed that but made an idle machine twice as slow on a long
+/// recording (each of the decoder's many small steps woke its threads from sleep). A short spin,
+/// 1,000 rounds, keeps both: as fast as the default when idle, as passive beside busy loops
+/// (`scripts/eval/busy.sh`, docs/BENCHMARKS.md). libgomp reads its settings once, as it loads,
+/// before `main`: so, unless the user set either, the program starts itself again with the spin
+/// set (same process, arguments and everything else). Should that fail it simply goes on.
 #[cfg(target_os = "linux")]
 fn threads_wait_asleep() {
     use std::os::unix::process::CommandExt as _;
-    const POLICY: &str = "OMP_WAIT_POLICY";
-    if std::env::var_os(POLICY).is_some() {
+    const SPIN: &str = "GOMP_SPINCOUNT";
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() || std::env::var_os(SPIN).is_some() {
         return;
     }
     let mut args = std::env::args_os();
     let name = args.next().unwrap_or_default();
-    let _failed =
-        std::process::Command::new("/proc/self/exe").arg0(name).args(args).env(POLICY, "passive").exec();
+    let _failed = std::process::Command::new("/proc/self/exe").arg0(name).args(args).env(SPIN, "1000").exec();
 }

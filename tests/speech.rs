@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use common::{crossmodal, speech_clips, split};
-use crossmodal::speech::wer;
+use crossmodal::speech::{self, wer};
 
 /// faster-whisper with the same tiny.en weights scores 14.9 % WER before number normalisation
 /// and 4.95 % after it on this set (shared/eval's README); the goal is no worse than that plus
@@ -111,8 +111,9 @@ fn clips_cut_at_their_first_and_last_word_give_every_word() {
 }
 
 /// A long recording of speech with no pause in it (the public clips cut to their speech, back to
-/// back in a new order each round, 4.4 minutes): every clip's words come out in order, across
-/// both chunk boundaries (120 s and 240 s), and no passage is lost or said twice.
+/// back in a new order each round, 4.4 minutes): every clip's words come out in order, in one
+/// pass (the program's chunk is 10 minutes) and in chunks of 120 s (both chunk edges, 120 s and
+/// 240 s, fall inside speech), and no passage is lost or said twice.
 #[test]
 fn a_long_recording_without_a_pause_keeps_every_word_once() {
     common::installed("whisper-tiny.en");
@@ -135,24 +136,65 @@ fn a_long_recording_without_a_pause_keeps_every_word_once() {
     assert!(secs > 250.0, "{secs} s: the recording crosses two chunk boundaries");
     let long = dir.path().join("long.wav");
     common::write_wav(&long, &samples);
-    let r = &transcribe_json(&[&long], &[])[0];
-    let text = r["text"].as_str().expect("text");
     let reference = reference.join(" ");
-    let (errors, words) = wer::errors(&reference, text, true);
-    let (lost, added) = common::longest_gaps(&reference, text);
-    eprintln!(
-        "{secs:.0} s: WER {:.2} % ({errors} of {words}), longest run lost {lost}, added {added}",
-        errors as f64 / words as f64 * 100.0
-    );
-    assert!(lost <= 3, "a passage of {lost} words is missing:\n{text}");
-    assert!(added <= 3, "a passage of {added} words was added (said twice?):\n{text}");
-    // The clips one by one make 7 errors in 101 words (`wer_on_the_public_set_holds_its_level`);
-    // run together they may make a few more, not a passage's worth.
-    assert!(errors as f64 / words as f64 <= 0.12, "WER {errors} of {words}:\n{text}");
-    let segments = r["segments"].as_array().expect("segments");
-    let ends: Vec<f64> = segments.iter().map(|s| s["end"].as_f64().expect("end")).collect();
-    assert!(ends.windows(2).all(|w| w[0] <= w[1] + 0.01), "segments out of order: {ends:?}");
-    assert!(ends.last().is_some_and(|&e| e > secs - 10.0), "the last segment ends at {ends:?} of {secs} s");
+    // (WER, longest run lost) of the one pass, which the chunked pass is held to.
+    let mut one_pass: Option<(f64, usize)> = None;
+    for chunk in [None, Some("120")] {
+        let mut cmd = crossmodal();
+        if let Some(secs) = chunk {
+            cmd.env(speech::CHUNK_SECS_ENV, secs);
+        }
+        cmd.args(["transcribe", "--format", "json"]).arg(&long);
+        let (ok, stdout, stderr) = run(&mut cmd);
+        assert!(ok, "{stderr}");
+        let r: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+        let text = r["text"].as_str().expect("text");
+        let (errors, words) = wer::errors(&reference, text, true);
+        let rate = errors as f64 / words as f64;
+        let (lost, added) = common::longest_gaps(&reference, text);
+        let how = chunk.map_or_else(|| "one pass".to_owned(), |c| format!("chunks of {c} s"));
+        eprintln!(
+            "{secs:.0} s, {how}: WER {:.2} % ({errors} of {words}), longest run lost {lost}, added {added}",
+            rate * 100.0
+        );
+        assert!(added <= 3, "{how}: a passage of {added} words was added (said twice?):\n{text}");
+        match one_pass {
+            None => {
+                // tiny.en itself, in one pass with no chunk edge, loses runs of 1–4 words on
+                // recordings like this one (4 here; `make-long.py` steps 3 and 7: 1 and 2). The
+                // clips one by one make 7 errors in 101 words (`wer_on_the_public_set_holds_its_level`);
+                // run together they may make a few more, not a passage's worth.
+                assert!(lost <= 4, "{how}: a passage of {lost} words is missing:\n{text}");
+                assert!(rate <= 0.12, "{how}: WER {errors} of {words}:\n{text}");
+                one_pass = Some((rate, lost));
+            }
+            Some((whole_rate, whole_lost)) => {
+                // Chunk edges that lose or repeat a passage lost runs of 9, 15 and 65 words and
+                // added up to 20 WER points; joined as they are now they cost 1–2 points (the
+                // next chunk starts without the sentences before it: `speech::CHUNK_SECS`).
+                assert!(
+                    lost <= whole_lost + 2,
+                    "{how}: a passage of {lost} words is missing (one pass: {whole_lost}):\n{text}"
+                );
+                assert!(
+                    rate <= whole_rate + 0.03,
+                    "{how}: WER {errors} of {words}, one pass {:.2} %:\n{text}",
+                    whole_rate * 100.0
+                );
+            }
+        }
+        let segments = r["segments"].as_array().expect("segments");
+        let ends: Vec<f64> = segments.iter().map(|s| s["end"].as_f64().expect("end")).collect();
+        assert!(ends.windows(2).all(|w| w[0] <= w[1] + 0.01), "{how}: segments out of order: {ends:?}");
+        assert!(
+            ends.last().is_some_and(|&e| e > secs - 10.0),
+            "{how}: the last segment ends at {ends:?} of {secs} s"
+        );
+        assert!(
+            segments.iter().all(|s| s.get("words").is_none()),
+            "{how}: word times that were not asked for"
+        );
+    }
 }
 
 #[test]

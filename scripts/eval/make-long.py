@@ -5,7 +5,10 @@ rows of docs/BENCHMARKS.md ("Every word kept"): each public clip cut to its spee
 to back, each round in another order (rotated by five, every other one reversed), 268 s in all:
 the recording `tests/speech.rs` builds for `a_long_recording_without_a_pause_keeps_every_word_once`.
 
-    python3 scripts/eval/make-long.py EVAL_DIR OUT_DIR
+    python3 scripts/eval/make-long.py EVAL_DIR OUT_DIR [STEP]
+
+STEP (default 5) is how far each round's order is rotated: other steps give recordings in other
+orders, which no setting of the long path was chosen on (the held-aside rows of the table).
 
 Writes OUT_DIR/cut/NAME.wav (each clip cut to its speech), OUT_DIR/long.wav (16 kHz mono,
 16-bit) and OUT_DIR/long.txt (the reference text, the clips' texts in the order played).
@@ -30,9 +33,10 @@ def read(path):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     eval_dir, out = Path(sys.argv[1]), Path(sys.argv[2])
+    step = int(sys.argv[3]) if len(sys.argv) == 4 else 5
     clips = json.loads((eval_dir / "manifest.json").read_text())["speech"]
     (out / "cut").mkdir(parents=True, exist_ok=True)
     cut = []
@@ -44,7 +48,7 @@ def main():
         cut.append(read(dst))
     samples, reference = [], []
     for r in range(ROUNDS):
-        order = [(i + 5 * r) % len(clips) for i in range(len(clips))]
+        order = [(i + step * r) % len(clips) for i in range(len(clips))]
         if r % 2 == 1:
             order.reverse()
         for i in order:

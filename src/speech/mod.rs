@@ -5,6 +5,7 @@
 mod backend;
 pub use backend::cpu_kernels;
 pub mod export;
+mod stitch;
 pub mod wer;
 
 use std::path::Path;
@@ -171,11 +172,30 @@ const FULL_AUDIO_CTX: i32 = 1500;
 /// the same rule and values faster-whisper and OpenAI's reference use.
 const NO_SPEECH_PROB: f32 = 0.6;
 const LOW_LOGPROB: f32 = -1.0;
-/// Long files are transcribed this many seconds at a time: memory stays bounded.
-pub const CHUNK_SECS: usize = 120;
+/// Long files are transcribed this many seconds at a time, so that memory stays bounded (10
+/// minutes: 38 MB of samples, 19 MB of spectrogram). Each chunk edge costs accuracy: Whisper
+/// starts the next chunk without the sentences before it. On three 268 s recordings of
+/// continuous reading (`scripts/eval/make-long.py` steps 5, 3, 7; tiny.en) one pass made 6.19,
+/// 5.32 and 6.68 % WER, chunks of 120 s 8.04, 8.29 and 7.18 %, of 60 s 7.55, 9.16 and 8.79 %.
+pub const CHUNK_SECS: usize = 600;
+/// Sets the chunk's length in seconds (at least 30), where memory is short or to see the chunk
+/// edges at work on a short file (the tests).
+pub const CHUNK_SECS_ENV: &str = "CROSSMODAL_CHUNK_SECS";
+
+fn chunk_secs() -> usize {
+    std::env::var(CHUNK_SECS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(CHUNK_SECS, |s| s.max(30))
+}
 /// Segments ending in the last seconds of a chunk are re-done with the next one, so that a word
-/// cut by the chunk boundary is heard whole.
-const CHUNK_OVERLAP_SECS: f64 = 5.0;
+/// cut by the chunk boundary is heard whole. (It was 5 s: the next chunk then lost a passage that
+/// ended 3 s before the boundary, which the chunk before had heard whole.)
+const CHUNK_OVERLAP_SECS: f64 = 2.0;
+/// The next chunk starts this long before the end of the last segment a chunk is trusted with:
+/// Whisper at the start of a chunk skipped 3.3 s of speech once (docs/BENCHMARKS.md, "Every word
+/// kept"), and the stretch heard twice is where the two chunks are joined (`stitch`).
+const REHEAR_SECS: f64 = 8.0;
 
 /// One decoding pass over prepared input.
 struct Pass<'a> {
@@ -320,7 +340,7 @@ impl Whisper {
         cancel: &Arc<AtomicBool>,
     ) -> Result<Transcript, SpeechError> {
         self.check(options)?;
-        Ok(self.run(samples, options, None, cancel, None)?.0)
+        Ok(self.run(samples, options, cancel, None)?.0)
     }
 
     /// Transcribes, then asks Whisper how likely each phrase `pick` chooses (given the
@@ -336,7 +356,7 @@ impl Whisper {
         pick: impl FnOnce(&Transcript) -> Vec<String>,
     ) -> Result<(Transcript, Vec<f32>), SpeechError> {
         self.check(options)?;
-        let (transcript, state) = self.run(samples, options, None, cancel, None)?;
+        let (transcript, state) = self.run(samples, options, cancel, None)?;
         let Some(mut state) = state else { return Ok((transcript, Vec::new())) };
         let phrases = pick(&transcript);
         let scores = self.phrase_scores(&mut state, &phrases, &transcript.text, options)?;
@@ -418,7 +438,6 @@ impl Whisper {
         &self,
         samples: &[f32],
         options: &Options,
-        prompt_override: Option<&str>,
         cancel: &Arc<AtomicBool>,
         progress: Option<&Progress>,
     ) -> Result<(Transcript, Option<WhisperState>), SpeechError> {
@@ -438,7 +457,7 @@ impl Whisper {
         } else {
             samples
         };
-        let prompt = prompt_override.or(options.prompt.as_deref());
+        let prompt = options.prompt.as_deref();
         let clip_secs = round_ms(samples.len() as f64 / f64::from(SAMPLE_RATE));
         let mut pass = Pass { input, clip_secs, options, prompt, cancel, progress };
         let (mut result, mut state, mut looped) = self.decode(&pass, false)?;
@@ -562,12 +581,15 @@ impl Whisper {
         }
         let looped = cap.is_some_and(|cap| text_tokens >= cap)
             || too_many_tokens(text_tokens, pass.clip_secs)
-            || segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO);
+            || segments.iter().any(|s| compression_ratio(&s.text) > MAX_COMPRESSION_RATIO)
+            || said_again_and_again(&segments);
         Ok((Transcript::from_segments(segments, detected), state, looped))
     }
 
     /// Transcribes a file of any length in bounded memory, `CHUNK_SECS` at a time; `progress`
-    /// gets the fraction done; setting `cancel` stops it.
+    /// gets the fraction done; setting `cancel` stops it. Each chunk is heard again from a pause
+    /// about `REHEAR_SECS` before the last words the chunk before it is trusted with, and the two
+    /// hearings of that stretch are joined where their words agree (`stitch`).
     pub fn transcribe_file(
         &self,
         path: &Path,
@@ -578,10 +600,18 @@ impl Whisper {
         self.check(options)?;
         let mut reader = AudioReader::open(path)?;
         let total = reader.duration_secs().unwrap_or(0.0);
-        let chunk = CHUNK_SECS * SAMPLE_RATE as usize;
+        let rate = f64::from(SAMPLE_RATE);
+        let chunk = chunk_secs() * SAMPLE_RATE as usize;
+        // The chunks are joined by their words' times.
+        let heard_options = Options { word_timestamps: options.timestamps, ..options.clone() };
+        // The furthest fraction reported: a chunk starts before the last one ended, and the
+        // bar never goes back.
+        let reported = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let mut carried: Vec<f32> = Vec::new();
         let mut offset = 0.0f64;
-        let mut segments: Vec<Segment> = Vec::new();
+        let mut done: Vec<Segment> = Vec::new();
+        // What the last chunk heard from where this one starts: joined with what this one hears.
+        let mut pending: Vec<Segment> = Vec::new();
         let mut language = String::new();
         let mut any_audio = false;
         loop {
@@ -594,47 +624,58 @@ impl Whisper {
                 carried.extend_from_slice(&f);
             }
             if carried.is_empty() {
+                done.append(&mut pending);
                 break;
             }
-            let window_secs = carried.len() as f64 / f64::from(SAMPLE_RATE);
+            let window_secs = carried.len() as f64 / rate;
             let done_before = offset;
             let chunk_progress = progress.clone().map(|p| -> Progress {
+                let reported = Arc::clone(&reported);
                 Arc::new(move |f: f32| {
                     if total > 0.0 {
-                        p((((done_before + f64::from(f) * window_secs) / total) as f32).min(1.0));
+                        let now = (((done_before + f64::from(f) * window_secs) / total) as f32).min(1.0);
+                        let before = f32::from_bits(reported.fetch_max(now.to_bits(), Ordering::Relaxed));
+                        p(now.max(before));
                     }
                 })
             });
-            let prompt = segments.last().map(|s| s.text.clone());
-            let (part, _) = self.run(
-                &carried,
-                options,
-                prompt.as_deref().or(options.prompt.as_deref()),
-                cancel,
-                chunk_progress.as_ref(),
-            )?;
+            // No chunk is primed with the text before it: the chunk hears the seconds before its
+            // new audio itself, and primed with the last sentence Whisper lost 3–23 s at a chunk's
+            // start and looped on one sentence nine times ("Every word kept" in BENCHMARKS.md).
+            let (part, _) = self.run(&carried, &heard_options, cancel, chunk_progress.as_ref())?;
             if language.is_empty() && !part.segments.is_empty() {
                 language.clone_from(&part.language);
             }
-            // Keep what ends well before the window's end; re-do the rest with the next chunk.
-            let cutoff = if last { f64::INFINITY } else { window_secs - CHUNK_OVERLAP_SECS };
-            let mut kept_until = 0.0f64;
-            for seg in part.segments {
-                if seg.end <= cutoff {
-                    kept_until = seg.end;
-                    segments.push(seg.shifted(offset));
-                }
-            }
+            let heard: Vec<Segment> = part.segments.into_iter().map(|s| s.shifted(offset)).collect();
+            tracing::debug!(
+                "chunk {offset:.2}–{:.2} s heard {:?}; the last chunk heard from {offset:.2} s: {:?}",
+                offset + window_secs,
+                heard.iter().map(|s| format!("{:.2}–{:.2} {}", s.start, s.end, s.text)).collect::<Vec<_>>(),
+                pending.iter().map(|s| format!("{:.2}–{:.2} {}", s.start, s.end, s.text)).collect::<Vec<_>>(),
+            );
+            let heard = stitch::join(&std::mem::take(&mut pending), &heard);
             if last {
+                done.extend(heard);
                 break;
             }
-            if kept_until <= 0.0 {
-                // Nothing ended early enough (one long segment or silence): move on past most of it.
-                kept_until = (window_secs - CHUNK_OVERLAP_SECS).max(window_secs / 2.0);
-            }
-            let drop = ((kept_until * f64::from(SAMPLE_RATE)) as usize).min(carried.len());
+            // Trust what ends well before the window's end (Whisper heard it whole); hear the
+            // rest again with the next chunk, from a pause a little before the last trusted word.
+            let cutoff = offset + window_secs - CHUNK_OVERLAP_SECS;
+            let trusted = &heard[..heard.iter().take_while(|s| s.end <= cutoff).count()];
+            let restart = match trusted.last() {
+                Some(s) => {
+                    let at = stitch::restart_near(trusted, s.end - REHEAR_SECS, 2.0);
+                    if at > offset + 1.0 { at } else { s.end }
+                }
+                // Nothing ended early enough (silence, or one long segment): move on past most of it.
+                None => offset + (window_secs - CHUNK_OVERLAP_SECS).max(window_secs / 2.0),
+            };
+            let before = stitch::words_before(trusted, restart);
+            done.extend(stitch::first_words(trusted, before));
+            pending = stitch::from_word(trusted, before);
+            let drop = (((restart - offset) * rate) as usize).min(carried.len());
             carried.drain(..drop);
-            offset += drop as f64 / f64::from(SAMPLE_RATE);
+            offset += drop as f64 / rate;
         }
         if !any_audio {
             return Err(crate::audio::AudioError::Empty { path: path.display().to_string() }.into());
@@ -645,7 +686,12 @@ impl Whisper {
         if language.is_empty() {
             language = self.language_for(options);
         }
-        Ok(Transcript::from_segments(segments, language))
+        if !options.word_timestamps {
+            for s in &mut done {
+                s.words.clear();
+            }
+        }
+        Ok(Transcript::from_segments(done, language))
     }
 }
 
@@ -756,6 +802,18 @@ fn one_period(text: &str) -> Option<String> {
     (period > 1).then(|| words[..period].join(" ").trim_end_matches([',', ';']).to_owned())
 }
 
+/// A sentence that comes back as a segment of its own this many times in a row is a decoder
+/// loop: Whisper primed with the last sentence of a long file's chunk gave "He would have been a
+/// little bit more miserable than he was." nine times in 20 s (each segment alone compresses like
+/// speech).
+const SAME_SEGMENT_IN_A_ROW: usize = 3;
+
+/// Whether the same text of three words or more is `SAME_SEGMENT_IN_A_ROW` segments in a row.
+fn said_again_and_again(segments: &[Segment]) -> bool {
+    let texts: Vec<Vec<String>> = segments.iter().map(|s| wer::normalise(&s.text)).collect();
+    texts.windows(SAME_SEGMENT_IN_A_ROW).any(|w| w[0].len() >= 3 && w.iter().all(|t| *t == w[0]))
+}
+
 fn is_hallucination(seg: &whisper_rs::WhisperSegment<'_>) -> bool {
     if seg.no_speech_probability() <= NO_SPEECH_PROB {
         return false;
@@ -792,6 +850,22 @@ mod tests {
                 "Had he married a more amiable woman, he might have been made still more respectable than he was."
             ) < MAX_COMPRESSION_RATIO
         );
+    }
+
+    #[test]
+    fn a_sentence_given_three_times_in_a_row_is_a_loop() {
+        let miserable = "He would have been a little bit more miserable than he was.";
+        let seg = |t: &str| Segment::new(0.0, 1.0, t);
+        assert!(said_again_and_again(&[
+            seg("Had he married."),
+            seg(miserable),
+            seg(miserable),
+            seg(miserable)
+        ]));
+        // Twice is something a person says; a short phrase three times too ("No, no. No, no.").
+        assert!(!said_again_and_again(&[seg(miserable), seg(miserable), seg("Had he married.")]));
+        assert!(!said_again_and_again(&[seg("No, no."), seg("No, no."), seg("No, no.")]));
+        assert!(!said_again_and_again(&[seg(miserable), seg("Had he married."), seg(miserable)]));
     }
 
     #[test]
