@@ -169,6 +169,7 @@ impl PushToTalk {
         for (key, toggle, at) in keys {
             match (key, toggle) {
                 (KeyEvent::Pressed, _) if !self.listening => {
+                    tracing::debug!("push-to-talk: the keys went down; listening");
                     self.live.resume_at(at);
                     self.listening = true;
                     self.released = None;
@@ -176,6 +177,10 @@ impl PushToTalk {
                     out.push(PttEvent::Listening);
                 }
                 (KeyEvent::Released, false) | (KeyEvent::Pressed, true) if self.listening => {
+                    tracing::debug!(
+                        "push-to-talk: the keys went up; {} lines held back",
+                        self.held_back.len()
+                    );
                     self.live.pause_at(at);
                     self.listening = false;
                     self.released = Some(at);
@@ -212,6 +217,7 @@ impl PushToTalk {
     /// A line that stands: typed now, or once the shortcut is up.
     fn ready(&mut self, text: String, out: &mut Vec<PttEvent>) {
         if text.is_empty() {
+            tracing::debug!("push-to-talk: an utterance with no words; nothing to type");
             return;
         }
         if self.listening && !self.toggle {
@@ -225,6 +231,7 @@ impl PushToTalk {
         let after_release = self.released.map(|r| r.elapsed());
         match event {
             LiveEvent::Line { id, replaces, text, settled, .. } => {
+                tracing::debug!("push-to-talk: line {} {text:?} (settled: {settled})", id.0);
                 self.provisional.retain(|(line, _)| Some(*line) != replaces);
                 if settled {
                     self.ready(text, out);
