@@ -211,6 +211,10 @@ fn the_window_dictates_into_the_focused_window_and_shows_that_it_listens() {
         .arg(dir.path().join("gallery.sqlite"))
         .env("CROSSMODAL_CONFIG", dir.path())
         .env("XDG_DATA_HOME", dir.path())
+        // The models where the tests keep them: without this, a run with no CROSSMODAL_MODELS
+        // (`./test.sh` on a fresh machine) looked for them under the temporary XDG_DATA_HOME,
+        // and the window, with no Whisper, typed nothing.
+        .env("CROSSMODAL_MODELS", common::store().root())
         // Debug: a wait that times out shows all the window said (`wait_in_log`).
         .env("CROSSMODAL_LOG", "crossmodal=debug")
         .env("NO_COLOR", "1")
