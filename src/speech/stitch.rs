@@ -144,8 +144,9 @@ pub(super) fn join(earlier: &[Segment], later: &[Segment]) -> Vec<Segment> {
             }
         }
     }
-    let later_in_stretch = b.iter().take_while(|p| middle(p) < a_end).count();
-    if later_in_stretch > a.len() {
+    // The first later word at or after `from` heard after the earlier hearing's end.
+    let heard_after_a = |from: usize| from + b[from..].iter().take_while(|p| middle(p) < a_end).count();
+    if heard_after_a(0) > a.len() {
         let (keep_a, from_b) = match runs.iter().min_by_key(|r| r.0) {
             Some(&(i, j, _)) => (i, j),
             None => (a.iter().take_while(|p| b.first().is_none_or(|f| middle(p) < f.start)).count(), 0),
@@ -154,7 +155,6 @@ pub(super) fn join(earlier: &[Segment], later: &[Segment]) -> Vec<Segment> {
         out.extend(from_word(later, from_b));
         return out;
     }
-    let heard_after_a = |from: usize| from + b[from..].iter().take_while(|p| middle(p) < a_end).count();
     let from_b = match runs.iter().max_by_key(|r| r.0 + r.2) {
         Some(&(i, j, len)) if i + len == a.len() => j + len,
         Some(&(_, j, len)) => heard_after_a(j + len),
